@@ -1,0 +1,1 @@
+"""Judges: each agent renders its template, calls the engine and reads the reply."""

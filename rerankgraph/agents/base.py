@@ -1,0 +1,86 @@
+"""What every agent shares: templates, document fitting, chat messages, judgments."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+
+import jinja2
+
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.types import Candidate, Judgment, ParseStatus
+
+# Markup a document could use to close its own field or pose as another passage.
+_FENCE_MARKUP = re.compile(r"</?\s*(passage|query|document|doc|group|system|user|assistant)"
+                           r"\b[^>]*>|<\|im_(start|end)\|>", re.IGNORECASE)
+_LABEL_MARKUP = re.compile(r"\[\s*(\d{1,3}|[A-Z])\s*\]")
+
+
+def fence(text: str, field: str = "passage") -> str:
+    """Neutralises markup in untrusted text so it cannot close its own field, open a new
+    one or fake a passage label such as [3]; whitespace runs are collapsed."""
+    text = _FENCE_MARKUP.sub(" ", text)
+    if field == "passage":
+        text = _LABEL_MARKUP.sub(r"(\1)", text)
+    return " ".join(text.split())
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("rerankgraph", "prompts"),
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    env.filters["fence"] = fence
+    return env
+
+
+def render(template: str, **values: object) -> str:
+    """Renders `prompts/<template>` with untrusted values passed through `fence`."""
+    return _environment().get_template(template).render(**values).strip()
+
+
+@cache
+def template_version(template: str) -> str:
+    """A short hash of the template source: part of every judgment cache key."""
+    env = _environment()
+    assert env.loader is not None
+    source, _, _ = env.loader.get_source(env, template)
+    return hashlib.sha256(source.encode()).hexdigest()[:12]
+
+
+def chat_messages(user_content: str) -> tuple[dict[str, str], ...]:
+    """System instructions first, then the user message; the model's own chat template
+    wraps them (in the engine)."""
+    return ({"role": "system", "content": render("system.j2")},
+            {"role": "user", "content": user_content})
+
+
+@dataclass(frozen=True)
+class FittedDoc:
+    candidate: Candidate
+    text: str
+    truncated: bool
+
+
+async def fit_candidates(engine: Engine, candidates: Sequence[Candidate],
+                         max_tokens: int) -> list[FittedDoc]:
+    """Cuts each candidate's title and text to `max_tokens` of the model's tokenizer."""
+    fitted = await engine.fit_texts([c.full_text for c in candidates], max_tokens)
+    return [FittedDoc(c, text, cut) for c, (text, cut) in zip(candidates, fitted, strict=True)]
+
+
+def judgment(agent: str, docs: Sequence[FittedDoc], completion: Completion, parsed: object,
+             status: ParseStatus, note: str = "") -> Judgment:
+    """A judgment record for one call over `docs`."""
+    return Judgment(agent=agent, doc_ids=tuple(d.candidate.doc_id for d in docs),
+                    raw_reply=completion.text, parsed=parsed, status=status, note=note,
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens,
+                    truncated_docs=sum(d.truncated for d in docs))
+
+
+def request(user_content: str, **sampling: object) -> ChatRequest:
+    return ChatRequest(messages=chat_messages(user_content), **sampling)  # type: ignore[arg-type]

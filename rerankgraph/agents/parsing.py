@@ -1,0 +1,109 @@
+"""Readers for judge replies. Each returns the value, a ParseStatus and a short note,
+so that every repair and fallback is counted instead of hidden."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from rerankgraph.types import ParseStatus
+
+M = TypeVar("M", bound=BaseModel)
+
+_REASONING = re.compile(r"<(think|thinking|reasoning)>.*?(</\1>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def strip_reasoning(text: str) -> str:
+    """Drops <think>...</think> style blocks (closed or cut off) and code fences."""
+    text = _REASONING.sub(" ", text)
+    return text.replace("```json", " ").replace("```", " ").strip()
+
+
+def yes_probability(logprobs: dict[str, float]) -> float | None:
+    """P(yes) / (P(yes) + P(no)) from the first reply token's top logprobs, summing
+    case and space variants. None when neither word is among the alternatives."""
+    mass = {"yes": 0.0, "no": 0.0}
+    for token, logprob in logprobs.items():
+        word = token.strip().lower()
+        if word in mass:
+            mass[word] += math.exp(logprob)
+    total = mass["yes"] + mass["no"]
+    return mass["yes"] / total if total > 0 else None
+
+
+def read_yes_no(text: str, logprobs: dict[str, float]) -> tuple[float, ParseStatus, str]:
+    """Pointwise reading: logprobs first, then the reply word, then a neutral 0.5."""
+    probability = yes_probability(logprobs)
+    if probability is not None:
+        return probability, ParseStatus.OK, ""
+    word = strip_reasoning(text).lower()
+    if re.match(r"^\W*yes\b", word):
+        return 1.0, ParseStatus.REPAIRED, "no yes/no logprobs; read the reply word"
+    if re.match(r"^\W*no\b", word):
+        return 0.0, ParseStatus.REPAIRED, "no yes/no logprobs; read the reply word"
+    return 0.5, ParseStatus.FALLBACK, f"reply {text[:40]!r} is neither yes nor no; scored 0.5"
+
+
+def first_json_object(text: str) -> str | None:
+    """The first balanced {...} in text, ignoring braces inside strings."""
+    start = text.find("{")
+    while start != -1:
+        depth, in_string, escaped = 0, False, False
+        for index in range(start, len(text)):
+            char = text[index]
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char == "{":
+                depth += 1
+            elif char == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[start:index + 1]
+        start = text.find("{", start + 1)
+    return None
+
+
+def read_json(text: str, model: type[M]) -> tuple[M | None, ParseStatus, str]:
+    """Reads a reply into `model`: as is, else after cutting reasoning and prose around
+    the first JSON object (REPAIRED). None with FALLBACK when neither works."""
+    try:
+        return model.model_validate_json(text), ParseStatus.OK, ""
+    except ValidationError:
+        pass
+    candidate = first_json_object(strip_reasoning(text))
+    if candidate is not None:
+        try:
+            return (model.model_validate_json(candidate), ParseStatus.REPAIRED,
+                    "cut text around the JSON object")
+        except ValidationError as exc:
+            return None, ParseStatus.FALLBACK, f"JSON does not fit: {_first_error(exc)}"
+    return None, ParseStatus.FALLBACK, f"no JSON object in reply {text[:40]!r}"
+
+
+def read_json_field_number(text: str, field: str) -> float | None:
+    """A number written after `"field":`, for replies cut off before the JSON closed."""
+    match = re.search(rf'"{re.escape(field)}"\s*:\s*"?(-?\d+(?:\.\d+)?)', text)
+    return float(match.group(1)) if match else None
+
+
+def loads_lenient(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"[:120]

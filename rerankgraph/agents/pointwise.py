@@ -1,0 +1,46 @@
+"""Pointwise yes/no judge: score = P(yes) / (P(yes) + P(no)) of one generated token.
+
+The reply is constrained to the words yes/no (structured outputs, choice); the score
+comes from the first position's top logprobs, which vLLM reports before the
+constraint masks the distribution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.parsing import read_yes_no
+from rerankgraph.serving.base import Engine
+from rerankgraph.types import Candidate, Judgment, Query
+
+
+class PointwiseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    batch_size: int = Field(32, ge=1, description="candidates per graph branch (one engine batch)")
+    max_doc_tokens: int = Field(256, ge=8, description="document token budget (title + text)")
+    top_logprobs: int = Field(20, ge=2, le=20, description="alternatives read at the answer token")
+
+
+class PointwiseAgent:
+    """Asks, per candidate, whether the passage answers the query."""
+
+    name = "pointwise"
+    template = "pointwise.j2"
+
+    async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
+                    params: PointwiseParams) -> list[Judgment]:
+        """One judgment per candidate; `parsed` is the score in [0, 1]."""
+        docs = await fit_candidates(engine, candidates, params.max_doc_tokens)
+        requests = [request(render(self.template, query=query.text, passage=doc.text),
+                            max_tokens=1, choice=("yes", "no"),
+                            top_logprobs=params.top_logprobs) for doc in docs]
+        completions = await engine.chat(requests)
+        judgments = []
+        for doc, completion in zip(docs, completions, strict=True):
+            score, status, note = read_yes_no(completion.text, completion.first_token_logprobs)
+            judgments.append(judgment(self.name, [doc], completion, score, status, note))
+        return judgments

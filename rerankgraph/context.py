@@ -1,0 +1,20 @@
+"""Runtime context handed to every graph: the engine and the method's settings.
+
+It travels as LangGraph runtime context, not state, so state stays serializable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from rerankgraph.serving.base import Engine
+
+
+@dataclass(frozen=True)
+class RerankContext:
+    engine: Engine
+    params: BaseModel
+    seed: int = 0
+    strict: bool = False

@@ -1,0 +1,35 @@
+"""Run evaluation through ir-measures (no metric is computed by hand)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import ir_measures
+
+from rerankgraph.data import read_qrels, read_trec_run
+
+DEFAULT_MEASURES = ("nDCG@10", "R@100")
+
+
+def evaluate_run(qrels_path: str | Path, run_path: str | Path,
+                 measures: Sequence[str] = DEFAULT_MEASURES, rel: int = 1,
+                 only_run_queries: bool = True) -> dict[str, float]:
+    """Mean of each measure over the run's queries. `rel` is the minimum grade that
+    counts as relevant for binary measures (use 2 on TREC DL)."""
+    qrels = read_qrels(qrels_path)
+    run = {qid: {e.doc_id: e.score for e in entries}
+           for qid, entries in read_trec_run(run_path).items()}
+    if only_run_queries:
+        qrels = {qid: docs for qid, docs in qrels.items() if qid in run}
+    parsed = [ir_measures.parse_measure(_with_rel(m, rel)) for m in measures]
+    scores = ir_measures.calc_aggregate(parsed, qrels, run)
+    return {name: float(scores[measure]) for name, measure in zip(measures, parsed, strict=True)}
+
+
+def _with_rel(measure: str, rel: int) -> str:
+    # Graded measures (nDCG) use grades as they are; binary ones need a threshold.
+    if rel == 1 or measure.lower().startswith("ndcg") or "(" in measure:
+        return measure
+    name, _, cutoff = measure.partition("@")
+    return f"{name}(rel={rel})@{cutoff}" if cutoff else f"{name}(rel={rel})"

@@ -1,0 +1,3 @@
+"""One LangGraph StateGraph per method. Importing this package registers them all."""
+
+from rerankgraph.graphs import pointwise, rubric  # noqa: F401

@@ -1,0 +1,164 @@
+"""The engine interface every judge talks to.
+
+An engine takes a batch of chat requests and returns one completion per request. It
+owns a private event loop thread, so one engine serves sync SDK calls, the user's
+own asyncio loop and LangGraph's runner alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """One chat call. `json_schema` and `choice` constrain the reply (structured outputs)."""
+
+    messages: tuple[dict[str, str], ...]
+    max_tokens: int = 16
+    temperature: float = 0.0
+    seed: int | None = None
+    n: int = 1
+    top_logprobs: int | None = None
+    json_schema: dict[str, Any] | None = None
+    choice: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The samples of one request. `logprobs[i][p]` maps token -> logprob at position p
+    of sample i (top-k alternatives plus the sampled token)."""
+
+    texts: tuple[str, ...]
+    logprobs: tuple[tuple[dict[str, float], ...], ...] = ()
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reasons: tuple[str | None, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+    @property
+    def first_token_logprobs(self) -> dict[str, float]:
+        return dict(self.logprobs[0][0]) if self.logprobs and self.logprobs[0] else {}
+
+
+@dataclass
+class EngineStats:
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Engine(ABC):
+    """Async chat engine. Subclasses implement `_chat` and `_tokenize`/`_detokenize`."""
+
+    model_name: str
+    max_model_len: int
+    simulated: bool = False
+
+    def __init__(self) -> None:
+        self.stats = EngineStats()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # -- the loop every engine coroutine runs on --------------------------------
+    def _home_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(target=loop.run_forever, daemon=True,
+                                          name=f"rerankgraph-{type(self).__name__}")
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return self._loop
+
+    async def _on_home(self, coro: Coroutine[Any, Any, T]) -> T:
+        loop = self._home_loop()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            return await coro
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+    def run_sync(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine on the engine's loop from synchronous code."""
+        return asyncio.run_coroutine_threadsafe(coro, self._home_loop()).result()
+
+    # -- public API ----------------------------------------------------------------
+    async def chat(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        """Returns one completion per request, in order. All requests are in flight
+        together. Raises EngineError once retries on a request run out."""
+        if not requests:
+            return []
+        completions = await self._on_home(self._chat(list(requests)))
+        self.stats.requests += len(completions)
+        self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
+        self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
+        return completions
+
+    async def fit_texts(self, texts: Sequence[str], max_tokens: int) -> list[tuple[str, bool]]:
+        """Cuts each text to at most `max_tokens` tokens of the model's tokenizer.
+        Returns (text, was_truncated) pairs."""
+        return await self._on_home(self._fit_texts(list(texts), max_tokens))
+
+    async def count_tokens(self, text: str) -> int:
+        return len(await self._on_home(self._tokenize(text)))
+
+    def close(self) -> None:
+        """Releases the engine and its loop thread. Safe to call twice."""
+        if self._loop is not None:
+            try:
+                self.run_sync(self._aclose())
+            finally:
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                if self._thread is not None:
+                    self._thread.join(timeout=10)
+                self._loop = None
+                self._thread = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- for subclasses --------------------------------------------------------------
+    @abstractmethod
+    async def _chat(self, requests: list[ChatRequest]) -> list[Completion]: ...
+
+    @abstractmethod
+    async def _tokenize(self, text: str) -> list[int]: ...
+
+    @abstractmethod
+    async def _detokenize(self, token_ids: list[int]) -> str: ...
+
+    async def _fit_texts(self, texts: list[str], max_tokens: int) -> list[tuple[str, bool]]:
+        fitted = []
+        for text in texts:
+            # Cheap bound first: a token is at least one character for these tokenizers.
+            if len(text) <= max_tokens:
+                fitted.append((text, False))
+                continue
+            ids = await self._tokenize(text)
+            if len(ids) <= max_tokens:
+                fitted.append((text, False))
+            else:
+                fitted.append((await self._detokenize(ids[:max_tokens]), True))
+        return fitted
+
+    async def _aclose(self) -> None:
+        return None

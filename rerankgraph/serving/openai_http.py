@@ -1,0 +1,208 @@
+"""Client for a vLLM OpenAI-compatible server (`vllm serve` / `rerankgraph serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from rerankgraph.errors import EngineError
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
+
+API_KEY_ENV = "RERANKGRAPH_API_KEY"
+
+
+class _Retryable(Exception):
+    """A failure worth retrying: connection, timeout or 5xx."""
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _Retryable | httpx.TransportError)
+
+
+class OpenAIEngine(Engine):
+    """Talks to a running vLLM server over HTTP with at most `max_concurrency` requests
+    in flight. Retries connection errors, timeouts and 5xx with exponential backoff and
+    jitter; never retries 4xx. The API key comes from `api_key` or $RERANKGRAPH_API_KEY
+    and is never logged."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, model: str | None = None,
+                 max_concurrency: int = 64, timeout_s: float = 120.0, max_attempts: int = 4,
+                 backoff_initial_s: float = 0.5, backoff_max_s: float = 8.0) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+        if self.base_url.endswith("/v1"):
+            self.base_url = self.base_url[:-3]
+        self._api_key = api_key or os.environ.get(API_KEY_ENV) or None
+        self.max_concurrency = max_concurrency
+        self._timeout_s = timeout_s
+        self._max_attempts = max_attempts
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+        self.in_flight_peak = 0
+        self._in_flight = 0
+        self.run_sync(self._connect(model))
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAIEngine(base_url={self.base_url!r}, model={self.model_name!r})"
+
+    async def _connect(self, model: str | None) -> None:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url, headers=headers, timeout=self._timeout_s,
+            limits=httpx.Limits(max_connections=self.max_concurrency))
+        self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        listing = await self._request("GET", "/v1/models")
+        models = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
+        if not models:
+            raise EngineError(f"{self.base_url}/v1/models lists no model; is this a vLLM server?")
+        if model is not None and model not in models:
+            raise EngineError(f"model {model!r} is not served at {self.base_url}; it serves "
+                              f"{models}")
+        self.model_name = model or str(models[0])
+        entry = next(m for m in listing["data"] if m.get("id") == self.model_name)
+        self.max_model_len = int(entry.get("max_model_len") or 4096)
+
+    async def _request(self, method: str, path: str, body: dict[str, Any] | None = None
+                       ) -> dict[str, Any]:
+        assert self._client is not None and self._semaphore is not None
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=wait_exponential_jitter(initial=self._backoff[0], max=self._backoff[1]),
+            reraise=True)
+        url = f"{self.base_url}{path}"
+        try:
+            async with self._semaphore:
+                self._in_flight += 1
+                self.in_flight_peak = max(self.in_flight_peak, self._in_flight)
+                try:
+                    async for attempt in retrying:
+                        with attempt:
+                            if attempt.retry_state.attempt_number > 1:
+                                self.stats.retries += 1
+                            return await self._send_once(method, path, body)
+                finally:
+                    self._in_flight -= 1
+        except _Retryable as exc:
+            raise EngineError(f"{url}: {exc} (gave up after {self._max_attempts} attempts)"
+                              ) from None
+        except httpx.TimeoutException:
+            raise EngineError(f"{url}: no answer within {self._timeout_s:g} s "
+                              f"(gave up after {self._max_attempts} attempts)") from None
+        except httpx.TransportError as exc:
+            raise EngineError(f"{url} is unreachable: {type(exc).__name__} {exc} "
+                              f"(gave up after {self._max_attempts} attempts)") from None
+        raise AssertionError("unreachable")
+
+    async def _send_once(self, method: str, path: str, body: dict[str, Any] | None
+                         ) -> dict[str, Any]:
+        assert self._client is not None
+        response = await self._client.request(method, path, json=body)
+        if response.status_code >= 500:
+            raise _Retryable(f"server error {response.status_code}")
+        if response.status_code in (401, 403):
+            raise EngineError(f"{self.base_url}{path} refused the API key "
+                              f"(HTTP {response.status_code}); set --api-key or ${API_KEY_ENV}")
+        if response.status_code >= 400:
+            raise EngineError(f"{self.base_url}{path} rejected the request "
+                              f"(HTTP {response.status_code}): {_error_text(response)}")
+        try:
+            payload = response.json()
+        except json.JSONDecodeError:
+            raise EngineError(f"{self.base_url}{path} did not answer JSON; is it an "
+                              "OpenAI-compatible vLLM server?") from None
+        if not isinstance(payload, dict):
+            raise EngineError(f"{self.base_url}{path} answered {type(payload).__name__}, "
+                              "not an OpenAI-style object")
+        return payload
+
+    def request_body(self, request: ChatRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_name, "messages": list(request.messages),
+            "max_tokens": request.max_tokens, "temperature": request.temperature,
+            "n": request.n,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.top_logprobs is not None:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.top_logprobs
+        if request.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "reply", "schema": request.json_schema}}
+            body["structured_outputs"] = {"disable_any_whitespace": True}
+        elif request.choice is not None:
+            body["structured_outputs"] = {"choice": list(request.choice)}
+        return body
+
+    async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
+        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+
+    async def _one(self, request: ChatRequest) -> Completion:
+        payload = await self._request("POST", "/v1/chat/completions",
+                                      self.request_body(request))
+        try:
+            return _completion_from_payload(payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineError(f"{self.base_url}/v1/chat/completions answered an unexpected "
+                              f"shape ({type(exc).__name__}: {exc}); is it a vLLM server?"
+                              ) from None
+
+    async def _tokenize(self, text: str) -> list[int]:
+        payload = await self._request("POST", "/tokenize", {
+            "model": self.model_name, "prompt": text, "add_special_tokens": False})
+        return [int(t) for t in payload["tokens"]]
+
+    async def _detokenize(self, token_ids: list[int]) -> str:
+        payload = await self._request("POST", "/detokenize", {
+            "model": self.model_name, "tokens": token_ids})
+        return str(payload["prompt"])
+
+    async def _fit_texts(self, texts: list[str], max_tokens: int) -> list[tuple[str, bool]]:
+        # One text at a time would serialize round trips; fit them all concurrently.
+        fitted = await asyncio.gather(*(super(OpenAIEngine, self)._fit_texts([t], max_tokens)
+                                        for t in texts))
+        return [pair[0] for pair in fitted]
+
+    async def _aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        return str(message or body)[:300]
+    except json.JSONDecodeError:
+        return response.text[:300]
+
+
+def _completion_from_payload(payload: dict[str, Any]) -> Completion:
+    texts, logprobs, reasons = [], [], []
+    for choice in sorted(payload["choices"], key=lambda c: c.get("index", 0)):
+        texts.append(choice["message"].get("content") or "")
+        reasons.append(choice.get("finish_reason"))
+        positions = []
+        for position in (choice.get("logprobs") or {}).get("content") or []:
+            by_token = {alt["token"]: float(alt["logprob"])
+                        for alt in position.get("top_logprobs") or []}
+            by_token.setdefault(position["token"], float(position["logprob"]))
+            positions.append(by_token)
+        logprobs.append(tuple(positions))
+    usage = payload.get("usage") or {}
+    return Completion(texts=tuple(texts), logprobs=tuple(logprobs),
+                      prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                      completion_tokens=int(usage.get("completion_tokens") or 0),
+                      finish_reasons=tuple(reasons))

@@ -1,0 +1,134 @@
+"""In-process vLLM engine (the v1 AsyncLLM): the default for batch jobs and the SDK."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from rerankgraph.errors import EngineError, ModelError
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.serving.platform import (
+    apply_cpu_env_defaults,
+    default_engine_settings,
+    vllm_install_hint,
+)
+
+DEFAULT_MAX_MODEL_LEN = 4096
+
+
+class VllmEngine(Engine):
+    """Runs vLLM's AsyncLLM in this process.
+
+    `engine_args` may be vLLM's own `AsyncEngineArgs`; otherwise keyword overrides are
+    passed to it. The model loads when the engine is built.
+    """
+
+    def __init__(self, model: str, *, engine_args: Any = None, **overrides: Any) -> None:
+        super().__init__()
+        apply_cpu_env_defaults()
+        try:
+            from vllm.engine.arg_utils import AsyncEngineArgs
+        except ImportError as exc:
+            raise ModelError(f"vLLM is not installed: {vllm_install_hint()}") from exc
+        if engine_args is None:
+            settings: dict[str, Any] = {
+                "model": model,
+                "max_model_len": DEFAULT_MAX_MODEL_LEN,
+                "enable_prefix_caching": True,
+                **default_engine_settings(),
+            }
+            settings.update(overrides)
+            engine_args = AsyncEngineArgs(**settings)
+        self._engine_args = engine_args
+        self.model_name = str(engine_args.model)
+        self._llm: Any = None
+        self.run_sync(self._start())
+
+    async def _start(self) -> None:
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        try:
+            self._llm = AsyncLLM.from_engine_args(self._engine_args)
+        except Exception as exc:  # vLLM raises many types for a bad model folder
+            raise ModelError(f"vLLM could not load model {self.model_name!r}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+                             ) from exc
+        self._tokenizer = self._llm.get_tokenizer()
+        self.max_model_len = int(self._llm.vllm_config.model_config.max_model_len)
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    def render_prompt_ids(self, request: ChatRequest) -> list[int]:
+        """Token ids of the chat prompt, through the model's own chat template."""
+        text = self._tokenizer.apply_chat_template(
+            list(request.messages), tokenize=False, add_generation_prompt=True)
+        return list(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def sampling_params(self, request: ChatRequest) -> Any:
+        from vllm import SamplingParams
+        from vllm.sampling_params import StructuredOutputsParams
+
+        structured = None
+        if request.json_schema is not None:
+            structured = StructuredOutputsParams(json=request.json_schema,
+                                                 disable_any_whitespace=True)
+        elif request.choice is not None:
+            structured = StructuredOutputsParams(choice=list(request.choice))
+        return SamplingParams(
+            n=request.n, max_tokens=request.max_tokens, temperature=request.temperature,
+            seed=request.seed, logprobs=request.top_logprobs, structured_outputs=structured)
+
+    async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
+        import asyncio
+
+        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+
+    async def _one(self, request: ChatRequest) -> Completion:
+        from vllm.inputs import TokensPrompt
+
+        prompt_ids = self.render_prompt_ids(request)
+        if len(prompt_ids) + request.max_tokens > self.max_model_len:
+            raise EngineError(f"prompt of {len(prompt_ids)} tokens plus {request.max_tokens} "
+                              f"reply tokens exceeds the model's context of "
+                              f"{self.max_model_len}; lower the document token budget")
+        final = None
+        async for output in self._llm.generate(
+                TokensPrompt(prompt_token_ids=prompt_ids), self.sampling_params(request),
+                request_id=uuid.uuid4().hex):
+            final = output
+        assert final is not None
+        return _completion_from_output(final, len(prompt_ids))
+
+    async def _tokenize(self, text: str) -> list[int]:
+        return list(self._tokenizer.encode(text, add_special_tokens=False))
+
+    async def _detokenize(self, token_ids: list[int]) -> str:
+        return str(self._tokenizer.decode(token_ids))
+
+    async def _aclose(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
+
+
+def _completion_from_output(output: Any, prompt_tokens: int) -> Completion:
+    texts, logprobs, reasons = [], [], []
+    completion_tokens = 0
+    for sample in output.outputs:
+        texts.append(sample.text)
+        reasons.append(sample.finish_reason)
+        completion_tokens += len(sample.token_ids)
+        positions = []
+        for position in sample.logprobs or []:
+            by_token: dict[str, float] = {}
+            for item in position.values():
+                token = item.decoded_token or ""
+                # Several ids can decode to one string; keep the likeliest.
+                by_token[token] = max(by_token.get(token, float("-inf")), item.logprob)
+            positions.append(by_token)
+        logprobs.append(tuple(positions))
+    return Completion(texts=tuple(texts), logprobs=tuple(logprobs),
+                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                      finish_reasons=tuple(reasons))
