@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 models_app = typer.Typer(no_args_is_help=True, help="Manage the embedded judge model.")
 app.add_typer(models_app, name="models")
 err = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 200)
 
 MethodOpt = Annotated[str, typer.Option("--method", "-m", help="registered method name")]
 ModelOpt = Annotated[str | None, typer.Option(
@@ -124,20 +124,16 @@ def _progress() -> Progress:
 
 
 def _print_summary(results: list[Any], wall_s: float, out_path: Path) -> None:
-    done = [r for r in results if r.ok]
-    calls = sum(r.provenance.llm_calls for r in done)
-    prompt = sum(r.provenance.prompt_tokens for r in done)
-    completion = sum(r.provenance.completion_tokens for r in done)
-    table = Table(title=f"wrote {out_path}")
-    for column in ("queries", "failed", "LLM calls", "prompt tok", "completion tok",
-                   "repaired", "fallbacks", "truncated docs", "wall s", "tok/s"):
-        table.add_column(column, justify="right")
-    table.add_row(str(len(done)), str(len(results) - len(done)), str(calls), str(prompt),
-                  str(completion), str(sum(r.provenance.repaired for r in done)),
-                  str(sum(r.provenance.fallbacks for r in done)),
-                  str(sum(r.provenance.truncated_docs for r in done)), f"{wall_s:.1f}",
-                  f"{(prompt + completion) / max(wall_s, 1e-9):,.0f}")
-    err.print(table)
+    done = [r.provenance for r in results if r.ok]
+    prompt = sum(p.prompt_tokens for p in done)
+    completion = sum(p.completion_tokens for p in done)
+    err.print(
+        f"wrote {out_path}: {len(done)} queries reranked, {len(results) - len(done)} failed, "
+        f"{sum(p.llm_calls for p in done)} LLM calls, {prompt} prompt + {completion} "
+        f"completion tokens, {sum(p.repaired for p in done)} repaired, "
+        f"{sum(p.fallbacks for p in done)} fallbacks, "
+        f"{sum(p.truncated_docs for p in done)} truncated docs, {wall_s:.1f} s, "
+        f"{(prompt + completion) / max(wall_s, 1e-9):,.0f} tok/s", highlight=False, soft_wrap=True)
 
 
 @app.command("eval")

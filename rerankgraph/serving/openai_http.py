@@ -141,7 +141,6 @@ class OpenAIEngine(Engine):
         if request.json_schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "reply", "schema": request.json_schema}}
-            body["structured_outputs"] = {"disable_any_whitespace": True}
         elif request.choice is not None:
             body["structured_outputs"] = {"choice": list(request.choice)}
         return body

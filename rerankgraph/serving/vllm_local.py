@@ -68,7 +68,7 @@ class VllmEngine(Engine):
 
     def sampling_params(self, request: ChatRequest) -> Any:
         from vllm import SamplingParams
-        from vllm.sampling_params import StructuredOutputsParams
+        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
 
         structured = None
         if request.json_schema is not None:
@@ -78,7 +78,9 @@ class VllmEngine(Engine):
             structured = StructuredOutputsParams(choice=list(request.choice))
         return SamplingParams(
             n=request.n, max_tokens=request.max_tokens, temperature=request.temperature,
-            seed=request.seed, logprobs=request.top_logprobs, structured_outputs=structured)
+            seed=request.seed, logprobs=request.top_logprobs, structured_outputs=structured,
+            # One output per request, holding all n samples; no streamed partials.
+            output_kind=RequestOutputKind.FINAL_ONLY)
 
     async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
         import asyncio

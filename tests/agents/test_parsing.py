@@ -1,0 +1,73 @@
+import math
+
+import pytest
+from pydantic import BaseModel
+
+from rerankgraph.agents.parsing import (
+    first_json_object,
+    read_json,
+    read_json_field_number,
+    read_yes_no,
+    strip_reasoning,
+    yes_probability,
+)
+from rerankgraph.agents.rubric import read_rubric
+from rerankgraph.serving.base import Completion
+from rerankgraph.types import ParseStatus
+
+
+class Reply(BaseModel):
+    score: int
+
+
+def test_yes_probability_sums_variants():
+    logprobs = {"yes": math.log(0.3), " Yes": math.log(0.1), "no": math.log(0.4), "n": -1.0}
+    assert yes_probability(logprobs) == pytest.approx(0.5)
+    assert yes_probability({"maybe": -0.1}) is None
+
+
+@pytest.mark.parametrize(("text", "expected", "status"), [
+    ("Yes.", 1.0, ParseStatus.REPAIRED),
+    ("<think>hmm yes or no</think> no", 0.0, ParseStatus.REPAIRED),
+    ("", 0.5, ParseStatus.FALLBACK),
+    ("I cannot say", 0.5, ParseStatus.FALLBACK),
+])
+def test_read_yes_no_without_logprobs(text, expected, status):
+    score, got_status, note = read_yes_no(text, {})
+    assert (score, got_status) == (expected, status) and note
+
+
+def test_read_json_ok_repaired_and_fallback():
+    assert read_json('{"score": 7}', Reply)[1] == ParseStatus.OK
+    reply, status, _ = read_json('Sure! Here it is: ```json\n{"score": 3}\n``` hope it helps', Reply)
+    assert reply == Reply(score=3) and status == ParseStatus.REPAIRED
+    reply, status, _ = read_json('<think>{"score": 1}</think>{"score": 9}', Reply)
+    assert reply == Reply(score=9) and status == ParseStatus.REPAIRED
+    for bad in ["", "no json here", '{"score": "high"}', '{"score": 4']:
+        reply, status, note = read_json(bad, Reply)
+        assert reply is None and status == ParseStatus.FALLBACK and note
+
+
+def test_first_json_object_ignores_braces_in_strings():
+    assert first_json_object('x {"a": "}{", "b": {"c": 1}} y') == '{"a": "}{", "b": {"c": 1}}'
+    assert first_json_object("{ unclosed") is None
+
+
+def test_cut_off_json_score_is_recovered():
+    assert read_json_field_number('{"reasoning": "long text that got cu', "score") is None
+    assert read_json_field_number('{"score": 85, "reasoning": "cut', "score") == 85.0
+
+
+def test_strip_reasoning_handles_unclosed_tags():
+    assert strip_reasoning("<think>never closed") == ""
+
+
+def test_rubric_reading_counts_repairs_and_fallbacks():
+    ok = Completion(texts=('{"reasoning": "on topic", "score": 80}',))
+    cut = Completion(texts=('{"score": 140, "reasoning": "cut off mid',))
+    junk = Completion(texts=("I think it is relevant",))
+    assert read_rubric(ok)[:2] == (80.0, ParseStatus.OK)
+    assert read_rubric(cut)[:2] == (100.0, ParseStatus.REPAIRED)
+    assert read_rubric(junk)[:2] == (50.0, ParseStatus.FALLBACK)
+    mixed = Completion(texts=('{"reasoning": "a", "score": 20}', "junk"))
+    assert read_rubric(mixed)[:2] == (35.0, ParseStatus.FALLBACK)

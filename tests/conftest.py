@@ -1,0 +1,120 @@
+"""Shared fixtures. The real engines are loaded once per session, and never two at once
+(the machine has two cores): tests on the in-process engine run first, then the
+in-process engine is closed before the vLLM server starts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from rerankgraph.data import BeirFolder, build_job, load_beir, read_trec_run
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DL19 = DATA / "trec-dl19-passage"
+TEST_API_KEY = "rg-test-secret-6d1f0c"
+
+os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+
+
+class EnginePool:
+    """Holds at most one real engine: the in-process one or the served one."""
+
+    def __init__(self) -> None:
+        self.local = None
+        self.server = None
+        self.served = None
+
+    def get_local(self):
+        self._close_served()
+        if self.local is None:
+            from rerankgraph.serving.model_store import pull_embedded_model
+            from rerankgraph.serving.vllm_local import VllmEngine
+
+            self.local = VllmEngine(str(pull_embedded_model()))
+        return self.local
+
+    def get_served(self):
+        if self.local is not None:
+            self.local.close()
+            self.local = None
+        if self.served is None:
+            from rerankgraph.serving.model_store import pull_embedded_model
+            from rerankgraph.serving.openai_http import OpenAIEngine
+            from rerankgraph.serving.server import start_server
+
+            self.server = start_server(str(pull_embedded_model()), api_key=TEST_API_KEY,
+                                       served_model_name="smollm2")
+            self.served = OpenAIEngine(self.server.base_url, api_key=TEST_API_KEY)
+        return self.served
+
+    def _close_served(self) -> None:
+        if self.served is not None:
+            self.served.close()
+            self.server.stop()
+            self.served = self.server = None
+
+    def close(self) -> None:
+        if self.local is not None:
+            self.local.close()
+        self._close_served()
+
+
+@pytest.fixture(scope="session")
+def engine_pool():
+    pool = EnginePool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture
+def local_engine(engine_pool):
+    return engine_pool.get_local()
+
+
+@pytest.fixture
+def served_engine(engine_pool):
+    return engine_pool.get_served()
+
+
+@pytest.fixture(params=["local", "served"])
+def any_engine(request, engine_pool):
+    """The shared conformance fixture: every real backend."""
+    return engine_pool.get_local() if request.param == "local" else engine_pool.get_served()
+
+
+def _uses_server(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    if callspec is not None and callspec.params.get("any_engine") == "served":
+        return True
+    return "served_engine" in getattr(item, "fixturenames", ())
+
+
+def _uses_engine(item: pytest.Item) -> bool:
+    names = set(getattr(item, "fixturenames", ()))
+    return bool(names & {"local_engine", "served_engine", "any_engine"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Unit tests first, then the in-process engine, then the server: one load each.
+    for item in items:
+        if _uses_engine(item):
+            item.add_marker(pytest.mark.engine)
+    items.sort(key=lambda item: (_uses_engine(item), _uses_server(item)))
+
+
+@pytest.fixture(scope="session")
+def dl19() -> BeirFolder:
+    return load_beir(DL19)
+
+
+@pytest.fixture(scope="session")
+def dl19_run():
+    return read_trec_run(DL19 / "bm25.trec")
+
+
+@pytest.fixture(scope="session")
+def dl19_request(dl19, dl19_run):
+    """The first DL19 query with its BM25 top-10."""
+    return build_job(dl19, dl19_run, depth=10, queries=1).requests[0]

@@ -1,0 +1,77 @@
+"""The CLI end to end, in subprocesses, as a user runs it."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rerankgraph.data import read_trec_run
+from tests.conftest import DL19, TEST_API_KEY
+
+CLI = [sys.executable, "-m", "rerankgraph.cli"]
+
+
+def run_cli(*args, env=None, timeout=300):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def test_methods_lists_the_registered_methods():
+    done = run_cli("methods")
+    assert done.returncode == 0 and "pointwise" in done.stdout and "rubric" in done.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--data", "/no/such/folder"], "data folder '/no/such/folder' does not exist"),
+    (["--method", "nope"], "unknown method 'nope'"),
+    (["--model", "/no/such/model"], "model path '/no/such/model' does not exist"),
+    (["--param", "window=3"], "parameter 'window'"),
+    (["--depth", "0"], "--depth must be a positive"),
+])
+def test_bad_input_is_one_line(tmp_path, args, message):
+    base = {"--data": DL19, "--run": DL19 / "bm25.trec", "--out": tmp_path / "o.trec"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        base[flag] = value
+    done = run_cli("rerank", *[x for pair in base.items() for x in pair])
+    assert done.returncode == 2, done.stderr
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+    assert not (tmp_path / "o.trec").exists()
+
+
+def test_run_with_bad_line_is_named(tmp_path):
+    run = tmp_path / "bad.trec"
+    run.write_text("264014 Q0 5611210 1 15.78 bm25\n264014 Q0 6641238 2\n")
+    done = run_cli("rerank", "--data", DL19, "--run", run, "--out", tmp_path / "o.trec")
+    assert done.returncode == 2 and "bad.trec:2: expected 6 fields" in done.stderr
+
+
+def test_unreachable_base_url_is_reported_not_scored(tmp_path):
+    done = run_cli("rerank", "--data", DL19, "--run", DL19 / "bm25.trec", "--out",
+                   tmp_path / "o.trec", "--queries", "1", "--depth", "3",
+                   "--base-url", "http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert "unreachable" in done.stderr and "gave up after" in done.stderr
+    assert not (tmp_path / "o.trec").exists()
+
+
+def test_rerank_then_eval_end_to_end(tmp_path, served_engine):
+    out = tmp_path / "reranked.trec"
+    done = run_cli("rerank", "--method", "pointwise", "--data", DL19, "--run",
+                   DL19 / "bm25.trec", "--out", out, "--queries", "2", "--depth", "5",
+                   "--base-url", served_engine.base_url, "--provenance", tmp_path / "p.jsonl",
+                   env={"RERANKGRAPH_API_KEY": TEST_API_KEY})
+    assert done.returncode == 0, done.stderr
+    assert "2 queries reranked, 0 failed, 10 LLM calls" in done.stderr
+    reranked, first_stage = read_trec_run(out), read_trec_run(DL19 / "bm25.trec")
+    assert list(reranked) == sorted(list(first_stage)[:2])
+    for qid, entries in reranked.items():
+        ids, bm25 = [e.doc_id for e in entries], [e.doc_id for e in first_stage[qid]]
+        assert len(ids) == 100 and sorted(ids[:5]) == sorted(bm25[:5]) and ids[5:] == bm25[5:]
+    assert TEST_API_KEY not in out.read_text() + (tmp_path / "p.jsonl").read_text() + done.stderr
+
+    evaluated = run_cli("eval", "--qrels", DL19 / "qrels.tsv", out, DL19 / "bm25.trec")
+    assert evaluated.returncode == 0, evaluated.stderr
+    rows = [line for line in evaluated.stdout.splitlines() if "trec" in line]
+    assert len(rows) == 2 and all("0." in row for row in rows)
