@@ -107,3 +107,61 @@ def loads_lenient(text: str) -> Any:
 def _first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     return f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"[:120]
+
+
+def read_permutation(text: str, size: int) -> tuple[list[int], ParseStatus, str]:
+    """Reads a ranking like `[3] > [1] > [2]` into 0-based indices of all `size` items.
+
+    Duplicates and out-of-range ids are dropped, missing ids are appended in their prior
+    order; each such fix makes the status REPAIRED. A reply with no usable id at all is a
+    FALLBACK that keeps the prior order.
+    """
+    body = strip_reasoning(text)
+    bracketed = re.findall(r"\[\s*(\d+)\s*\]", body)
+    numbers = [int(n) for n in (bracketed or re.findall(r"\b(\d+)\b", body))]
+    order: list[int] = []
+    dropped_duplicates = dropped_out_of_range = 0
+    for number in numbers:
+        if not 1 <= number <= size:
+            dropped_out_of_range += 1
+        elif number - 1 in order:
+            dropped_duplicates += 1
+        else:
+            order.append(number - 1)
+    if not order:
+        return list(range(size)), ParseStatus.FALLBACK, f"no passage id in {text[:40]!r}"
+    missing = [i for i in range(size) if i not in order]
+    notes = []
+    if dropped_duplicates:
+        notes.append(f"dropped {dropped_duplicates} duplicate ids")
+    if dropped_out_of_range:
+        notes.append(f"dropped {dropped_out_of_range} out-of-range ids")
+    if missing:
+        notes.append(f"appended {len(missing)} missing ids")
+    if not bracketed and numbers:
+        notes.append("ids without brackets")
+    status = ParseStatus.REPAIRED if notes else ParseStatus.OK
+    return order + missing, status, "; ".join(notes)
+
+
+def read_label(text: str, labels: list[str]) -> int | None:
+    """Index of the label the reply names (`B`, `[B]`, `Passage B`), or None."""
+    body = strip_reasoning(text).strip()
+    if body in labels:
+        return labels.index(body)
+    match = re.search(r"(?:passage\s*)?\[?\b([A-Z])\b\]?", body, re.IGNORECASE)
+    if match and match.group(1).upper() in labels:
+        return labels.index(match.group(1).upper())
+    return None
+
+
+def label_probabilities(logprobs: dict[str, float], labels: list[str]) -> dict[int, float]:
+    """Probability mass per label at one position (case and spaces folded); labels
+    absent from the alternatives are left out."""
+    mass: dict[int, float] = {}
+    for token, logprob in logprobs.items():
+        key = token.strip().strip("[]").upper()
+        if key in labels:
+            index = labels.index(key)
+            mass[index] = mass.get(index, 0.0) + math.exp(logprob)
+    return mass

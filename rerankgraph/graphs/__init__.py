@@ -1,3 +1,11 @@
 """One LangGraph StateGraph per method. Importing this package registers them all."""
 
-from rerankgraph.graphs import pointwise, rubric  # noqa: F401
+from rerankgraph.graphs import (  # noqa: F401
+    first,
+    groupwise,
+    listwise,
+    pairwise,
+    pointwise,
+    rubric,
+    setwise,
+)

@@ -19,7 +19,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """One chat call. `json_schema` and `choice` constrain the reply (structured outputs)."""
+    """One chat call. `json_schema`, `choice` or `regex` constrain the reply through
+    vLLM's structured outputs (at most one of them)."""
 
     messages: tuple[dict[str, str], ...]
     max_tokens: int = 16
@@ -29,6 +30,7 @@ class ChatRequest:
     top_logprobs: int | None = None
     json_schema: dict[str, Any] | None = None
     choice: tuple[str, ...] | None = None
+    regex: str | None = None
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,8 @@ class OpenAIEngine(Engine):
                 "name": "reply", "schema": request.json_schema}}
         elif request.choice is not None:
             body["structured_outputs"] = {"choice": list(request.choice)}
+        elif request.regex is not None:
+            body["structured_outputs"] = {"regex": request.regex}
         return body
 
     async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:

@@ -76,6 +76,8 @@ class VllmEngine(Engine):
                                                  disable_any_whitespace=True)
         elif request.choice is not None:
             structured = StructuredOutputsParams(choice=list(request.choice))
+        elif request.regex is not None:
+            structured = StructuredOutputsParams(regex=request.regex)
         return SamplingParams(
             n=request.n, max_tokens=request.max_tokens, temperature=request.temperature,
             seed=request.seed, logprobs=request.top_logprobs, structured_outputs=structured,

@@ -1,0 +1,77 @@
+"""Single-token listwise judge (FIRST): one generated token per window; the order comes
+from the probabilities of every passage label at that first output position.
+
+The reply is constrained to one label, but vLLM reports the top logprobs of the
+unconstrained distribution, which is what FIRST ranks by. Labels outside the top
+alternatives keep their prior order below the ones seen, and are noted."""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.parsing import label_probabilities, read_label
+from rerankgraph.agents.windows import passage_budget, reorder
+from rerankgraph.serving.base import Engine
+from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
+
+LABELS = list(string.ascii_uppercase)
+MAX_TOP_LOGPROBS = 20  # vLLM's default cap on returned alternatives
+
+
+class FirstParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int = Field(20, ge=2, le=20, description="passages per call (labels A-T)")
+    stride: int = Field(10, ge=1, description="how far the window moves up each step")
+    passes: int = Field(1, ge=1, le=5, description="bottom-to-top passes over the list")
+    max_doc_tokens: int = Field(160, ge=8, description="passage token budget (upper bound)")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> FirstParams:
+        if self.stride > self.window:
+            raise ValueError(f"stride {self.stride} is larger than window {self.window}")
+        return self
+
+
+class FirstAgent:
+    """Ranks one window from first-token label logprobs."""
+
+    name = "first"
+    template = "first.j2"
+
+    async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
+                           params: FirstParams) -> Judgment:
+        labels = LABELS[:len(window)]
+        budget = await passage_budget(engine, self.template, query.text, len(window), 2,
+                                      params.max_doc_tokens, labels=labels)
+        docs = await fit_candidates(engine, window, budget)
+        prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
+                        labels=labels)
+        [completion] = await engine.chat([request(
+            prompt, max_tokens=1, choice=tuple(labels), top_logprobs=MAX_TOP_LOGPROBS)])
+        order, status, note = order_from_first_token(completion.first_token_logprobs,
+                                                     completion.text, labels)
+        ids = reorder([d.candidate.doc_id for d in docs], order)
+        return judgment(self.name, docs, completion, ids, status, note)
+
+
+def order_from_first_token(logprobs: dict[str, float], text: str, labels: list[str]
+                           ) -> tuple[list[int], ParseStatus, str]:
+    """Labels by probability, then unseen ones in prior order. Without any label among
+    the alternatives, the generated label goes first (REPAIRED) or the prior order stays
+    (FALLBACK)."""
+    mass = label_probabilities(logprobs, labels)
+    if not mass:
+        chosen = read_label(text, labels)
+        if chosen is None:
+            return list(range(len(labels))), ParseStatus.FALLBACK, "no label in reply"
+        rest = [i for i in range(len(labels)) if i != chosen]
+        return [chosen, *rest], ParseStatus.REPAIRED, "no label logprobs; used the reply"
+    seen = sorted(mass, key=lambda i: (-mass[i], i))
+    unseen = [i for i in range(len(labels)) if i not in mass]
+    note = f"{len(unseen)} labels outside the top alternatives" if unseen else ""
+    return seen + unseen, ParseStatus.OK, note

@@ -1,0 +1,54 @@
+"""Listwise judge (RankGPT): one call ranks a window of passages; the reply is a
+permutation like `[3] > [1] > [2]`, constrained to that shape by a regex."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.parsing import read_permutation
+from rerankgraph.agents.windows import passage_budget, reorder
+from rerankgraph.serving.base import Engine
+from rerankgraph.types import Candidate, Judgment, Query
+
+PERMUTATION_REGEX = r"\[[0-9]{1,3}\]( > \[[0-9]{1,3}\])*"
+
+
+class ListwiseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int = Field(20, ge=2, le=100, description="passages per call")
+    stride: int = Field(10, ge=1, description="how far the window moves up each step")
+    passes: int = Field(1, ge=1, le=5, description="bottom-to-top passes over the list")
+    max_doc_tokens: int = Field(160, ge=8, description="passage token budget (upper bound)")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> ListwiseParams:
+        if self.stride > self.window:
+            raise ValueError(f"stride {self.stride} is larger than window {self.window}; "
+                             "windows would skip passages")
+        return self
+
+
+class ListwiseAgent:
+    """Ranks one window; `parsed` is the window's doc ids in the new order."""
+
+    name = "listwise"
+    template = "listwise.j2"
+
+    def reply_tokens(self, size: int) -> int:
+        return 6 * size + 8  # "[12] > " is at most 6 tokens
+
+    async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
+                           params: ListwiseParams) -> Judgment:
+        budget = await passage_budget(engine, self.template, query.text, len(window),
+                                      self.reply_tokens(len(window)), params.max_doc_tokens)
+        docs = await fit_candidates(engine, window, budget)
+        prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
+        [completion] = await engine.chat([request(
+            prompt, max_tokens=self.reply_tokens(len(docs)), regex=PERMUTATION_REGEX)])
+        order, status, note = read_permutation(completion.text, len(docs))
+        ids = reorder([d.candidate.doc_id for d in docs], order)
+        return judgment(self.name, docs, completion, ids, status, note)

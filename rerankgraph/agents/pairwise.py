@@ -1,0 +1,56 @@
+"""Pairwise judge (PRP, Qin et al.): compares two passages per call, in both orders to
+cancel position bias; P(a beats b) is the mean of P(A) in (a, b) and P(B) in (b, a)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.parsing import label_probabilities
+from rerankgraph.agents.setwise import read_choice
+from rerankgraph.serving.base import Completion, Engine
+from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
+
+LABELS = ["A", "B"]
+
+
+class PairwiseParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(10, ge=1, description="how many top documents to extract (heapsort)")
+    max_doc_tokens: int = Field(160, ge=8, description="passage token budget")
+
+
+class PairwiseAgent:
+    """Compares a pair; `parsed` of each judgment is P(first-listed passage wins)."""
+
+    name = "pairwise"
+    template = "pairwise.j2"
+
+    async def prefer(self, engine: Engine, query: Query, a: Candidate, b: Candidate,
+                     params: PairwiseParams) -> tuple[float, list[Judgment]]:
+        """P(a is more relevant than b), with the two judgments (a,b) and (b,a)."""
+        doc_a, doc_b = await fit_candidates(engine, [a, b], params.max_doc_tokens)
+        orders = [(doc_a, doc_b), (doc_b, doc_a)]
+        completions = await engine.chat([
+            request(render(self.template, query=query.text, first=x.text, second=y.text),
+                    max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
+            for x, y in orders])
+        judgments, first_wins = [], []
+        for (x, y), completion in zip(orders, completions, strict=True):
+            probability, status, note = _first_wins(completion)
+            first_wins.append(probability)
+            judgments.append(judgment(self.name, [x, y], completion, probability, status,
+                                      note))
+        return (first_wins[0] + (1 - first_wins[1])) / 2, judgments
+
+
+def _first_wins(completion: Completion) -> tuple[float, ParseStatus, str]:
+    mass = label_probabilities(completion.first_token_logprobs, LABELS)
+    if len(mass) == 2:
+        return mass[0] / (mass[0] + mass[1]), ParseStatus.OK, ""
+    chosen, status, note = read_choice(completion.text, completion.first_token_logprobs, LABELS)
+    if status == ParseStatus.FALLBACK:
+        return 0.5, status, note + "; counted as a tie"
+    return (1.0 if chosen == 0 else 0.0), ParseStatus.REPAIRED, "read the reply letter"
+

@@ -1,0 +1,38 @@
+"""What the window judges (listwise, first) share: the sliding-window plan and the
+per-passage token budget that keeps prompt plus reply inside the model's context."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rerankgraph.agents.base import chat_messages, render
+from rerankgraph.serving.base import Engine
+
+# Tokens a passage costs beyond its text: its fence, id and line breaks.
+PER_PASSAGE_OVERHEAD = 12
+
+
+def sliding_windows(size: int, window: int, stride: int) -> list[tuple[int, int]]:
+    """(start, end) spans from the bottom of the list to the top, as RankGPT slides, so
+    that strong documents can climb to the top in one pass. Always ends at start 0."""
+    spans = []
+    start = size - window
+    while True:
+        begin = max(start, 0)
+        spans.append((begin, min(begin + window, size)))
+        if begin == 0:
+            return spans
+        start -= stride
+
+
+async def passage_budget(engine: Engine, template: str, query: str, window: int,
+                         reply_tokens: int, max_doc_tokens: int, **values: object) -> int:
+    """Tokens each passage may use so that the rendered window plus the reply fit."""
+    empty = render(template, query=query, passages=[""] * window, **values)
+    fixed = sum([await engine.count_tokens(m["content"]) for m in chat_messages(empty)]) + 16
+    room = engine.max_model_len - fixed - reply_tokens - PER_PASSAGE_OVERHEAD * window
+    return max(8, min(max_doc_tokens, room // max(window, 1)))
+
+
+def reorder(items: Sequence[str], order: Sequence[int]) -> list[str]:
+    return [items[i] for i in order]

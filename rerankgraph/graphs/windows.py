@@ -1,0 +1,77 @@
+"""The graph shared by sliding-window judges (listwise, first).
+
+plan --> judge_window --(more windows?)--> judge_window ... --> rank
+Windows of one query run in order, since each sees the order the previous one left;
+windows of different queries run concurrently as separate graph runs.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from rerankgraph.agents.windows import sliding_windows
+from rerankgraph.context import RerankContext
+from rerankgraph.serving.base import Engine
+from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
+
+
+class WindowAgent(Protocol):
+    name: str
+
+    async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
+                           params: Any) -> Judgment: ...
+
+
+class WindowState(TypedDict, total=False):
+    query: Query
+    candidates: list[Candidate]
+    judgments: Annotated[list[Judgment], operator.add]
+    ranking: list[ScoredDoc]
+    order: list[str]  # current doc ids, best first
+    spans: list[tuple[int, int]]  # windows still to judge
+
+
+def ranking_from_order(order: Sequence[str]) -> list[ScoredDoc]:
+    """Scores that decrease with rank (n, n-1, ..., 1) for a pure ordering."""
+    return [ScoredDoc(doc_id=d, score=float(len(order) - i)) for i, d in enumerate(order)]
+
+
+def build_window_graph(agent: WindowAgent) -> Any:
+    """A fresh compiled graph that slides `agent`'s window from the bottom to the top."""
+
+    def plan(state: WindowState, runtime: Runtime[RerankContext]) -> dict:
+        params = runtime.context.params
+        size = len(state["candidates"])
+        spans = sliding_windows(size, params.window, params.stride) * params.passes
+        return {"order": [c.doc_id for c in state["candidates"]], "spans": spans}
+
+    async def judge_window(state: WindowState, runtime: Runtime[RerankContext]) -> dict:
+        (start, end), *rest = state["spans"]
+        by_id = {c.doc_id: c for c in state["candidates"]}
+        order = list(state["order"])
+        window = [by_id[d] for d in order[start:end]]
+        result = await agent.judge_window(runtime.context.engine, state["query"], window,
+                                          runtime.context.params)
+        order[start:end] = result.parsed
+        return {"order": order, "spans": rest, "judgments": [result]}
+
+    def more_windows(state: WindowState) -> str:
+        return "judge_window" if state["spans"] else "rank"
+
+    def rank(state: WindowState) -> dict:
+        return {"ranking": ranking_from_order(state["order"])}
+
+    graph = StateGraph(WindowState, context_schema=RerankContext)
+    graph.add_node("plan", plan)
+    graph.add_node("judge_window", judge_window)
+    graph.add_node("rank", rank)
+    graph.add_edge(START, "plan")
+    graph.add_edge("plan", "judge_window")
+    graph.add_conditional_edges("judge_window", more_windows, ["judge_window", "rank"])
+    graph.add_edge("rank", END)
+    return graph.compile(name=agent.name)
