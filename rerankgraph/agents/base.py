@@ -84,3 +84,10 @@ def judgment(agent: str, docs: Sequence[FittedDoc], completion: Completion, pars
 
 def request(user_content: str, **sampling: object) -> ChatRequest:
     return ChatRequest(messages=chat_messages(user_content), **sampling)  # type: ignore[arg-type]
+
+
+def best_prior(candidates: Sequence[Candidate]) -> int:
+    """Index of the candidate the first stage ranked highest (ties: the earliest); the
+    fallback pick when a comparison reply cannot be read."""
+    return min(range(len(candidates)),
+               key=lambda i: (candidates[i].rank if candidates[i].rank is not None else i, i))

@@ -33,11 +33,11 @@ class GroupwiseParams(BaseModel):
     retry_temperature: float = Field(0.7, ge=0, description="temperature of the one retry")
 
 
-def group_schema(size: int) -> dict:
-    labels = [str(i) for i in range(1, size + 1)]
-    return {"type": "object", "additionalProperties": False, "required": labels,
-            "properties": {k: {"type": "integer", "minimum": 0, "maximum": MAX_SCORE}
-                           for k in labels}}
+def group_reply_regex(size: int) -> str:
+    """Compact JSON with every id of the group once, each scored 0-10. A regex rather
+    than a JSON schema, so no tokens go to whitespace (about 3x fewer reply tokens)."""
+    entries = ", ".join(f'"{i}": (10|[0-9])' for i in range(1, size + 1))
+    return r"\{" + entries + r"\}"
 
 
 def read_group_scores(text: str, size: int) -> tuple[dict[int, float], ParseStatus, str]:
@@ -95,7 +95,7 @@ class GroupwiseAgent:
         """One judgment, or two when the first reply was unreadable and retried."""
         docs = await fit_candidates(engine, group, params.max_doc_tokens)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
-        ask = {"max_tokens": 8 * len(docs) + 8, "json_schema": group_schema(len(docs))}
+        ask = {"max_tokens": 8 * len(docs) + 8, "regex": group_reply_regex(len(docs))}
         judgments = []
         for attempt in range(2):
             sampling = ({"temperature": 0.0} if attempt == 0 else

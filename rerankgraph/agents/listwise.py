@@ -13,7 +13,12 @@ from rerankgraph.agents.windows import passage_budget, reorder
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query
 
-PERMUTATION_REGEX = r"\[[0-9]{1,3}\]( > \[[0-9]{1,3}\])*"
+
+
+def permutation_regex(size: int) -> str:
+    """Exactly `size` bracketed ids joined by " > ": small models otherwise stop early.
+    Repeats and out-of-range ids can still occur and are repaired by the parser."""
+    return rf"\[[0-9]{{1,3}}\]( > \[[0-9]{{1,3}}\]){{{size - 1}}}"
 
 
 class ListwiseParams(BaseModel):
@@ -48,7 +53,7 @@ class ListwiseAgent:
         docs = await fit_candidates(engine, window, budget)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
         [completion] = await engine.chat([request(
-            prompt, max_tokens=self.reply_tokens(len(docs)), regex=PERMUTATION_REGEX)])
+            prompt, max_tokens=self.reply_tokens(len(docs)), regex=permutation_regex(len(docs)))])
         order, status, note = read_permutation(completion.text, len(docs))
         ids = reorder([d.candidate.doc_id for d in docs], order)
         return judgment(self.name, docs, completion, ids, status, note)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import best_prior, fit_candidates, judgment, render, request
 from rerankgraph.agents.parsing import label_probabilities, read_label
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
@@ -41,6 +41,8 @@ class SetwiseAgent:
                                                   top_logprobs=min(20, len(labels) + 5))])
         chosen, status, note = read_choice(completion.text, completion.first_token_logprobs,
                                            labels)
+        if status == ParseStatus.FALLBACK:
+            chosen = best_prior(docs_in)
         return chosen, judgment(self.name, docs, completion, docs[chosen].candidate.doc_id,
                                 status, note)
 
@@ -48,7 +50,7 @@ class SetwiseAgent:
 def read_choice(text: str, logprobs: dict[str, float], labels: list[str]
                 ) -> tuple[int, ParseStatus, str]:
     """The label the reply names; else the likeliest label in the logprobs (REPAIRED);
-    else the first one, the best by prior order (FALLBACK)."""
+    else FALLBACK (the caller then keeps the first stage's preference)."""
     chosen = read_label(text, labels)
     if chosen is not None:
         return chosen, ParseStatus.OK, ""

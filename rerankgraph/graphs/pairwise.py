@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from rerankgraph.agents.base import best_prior
 from rerankgraph.agents.pairwise import PairwiseAgent, PairwiseParams
 from rerankgraph.context import RerankContext
 from rerankgraph.graphs.heap import build_heap_graph
@@ -24,7 +25,9 @@ def build_graph() -> Any:
             p_best_wins, judgments = await agent.prefer(context.engine, query, docs[best],
                                                         docs[challenger], context.params)
             sink.extend(judgments)
-            if p_best_wins < 0.5:
+            # An exact tie (two unreadable replies) keeps the first stage's preference.
+            tie_to_challenger = best_prior([docs[best], docs[challenger]]) == 1
+            if p_best_wins < 0.5 or (p_best_wins == 0.5 and tie_to_challenger):
                 best = challenger
         return best
 

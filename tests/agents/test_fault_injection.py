@@ -68,3 +68,34 @@ def test_candidates_fan_out_in_batches():
         "q", [f"doc {i}" for i in range(10)])
     assert result.provenance.llm_calls == 10 and len(result.ranking) == 10
     assert engine.stats.requests == 10
+
+
+def test_listwise_garbage_keeps_prior_order_and_is_counted():
+    engine = ScriptedEngine(["", "[2] > [2] > [9]"])
+    docs = [f"passage {i}" for i in range(15)]
+    result = Reranker("listwise", engine=engine, params={"window": 10, "stride": 5}).rerank("q", docs)
+    assert sorted(result.doc_ids) == sorted(f"d{i}" for i in range(15))
+    assert result.provenance.llm_calls == 2
+    assert (result.provenance.fallbacks, result.provenance.repaired) == (1, 1)
+    # Window 1 covers d5..d14 and falls back; window 2 (d0..d9) moves d1 first, then d8.
+    assert result.doc_ids[:2] == ["d1", "d8"]
+
+
+def test_groupwise_unreadable_group_is_retried_once_then_left_out():
+    replies = ['{"1": 9, "2": 1, "3": 5}', "junk", "still junk"]
+    engine = ScriptedEngine(replies)
+    params = {"group_size": 3, "interval": 3, "rounds": 2}
+    result = Reranker("groupwise", engine=engine, params=params).rerank("q", ["a", "b", "c"])
+    statuses = [j.status for j in result.provenance.judgments]
+    assert sorted(statuses) == ["fallback", "fallback", "ok"]
+    retry = engine.requests[2]
+    assert retry.temperature > 0 and retry.seed is not None
+    assert all(d.score > 0 for d in result.ranking)  # never zeroed
+
+
+def test_setwise_and_pairwise_fall_back_without_crashing():
+    for method in ("setwise", "pairwise"):
+        engine = ScriptedEngine(["?"])
+        result = Reranker(method, engine=engine, params={"k": 3}).rerank("q", DOCS)
+        assert result.doc_ids == ["d0", "d1", "d2", "d3"]  # prior order kept
+        assert result.provenance.fallbacks == result.provenance.llm_calls > 0
