@@ -45,76 +45,132 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
+DataOpt = Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries.jsonl")]
+RunOpt = Annotated[Path, typer.Option(help="first-stage TREC run")]
+OutOpt = Annotated[Path, typer.Option("--out", help="TREC run to write")]
+QueriesOpt = Annotated[int | None, typer.Option(help="rerank only the run's first N queries")]
+DepthOpt = Annotated[int, typer.Option(help="rerank each query's top K candidates")]
+ParamOpt = Annotated[list[str] | None, typer.Option(help="method parameter name=value")]
+SeedOpt = Annotated[int, typer.Option(help="seed for methods that sample or shuffle")]
+StrictOpt = Annotated[bool, typer.Option(help="fail a query on any repaired or fallback reply")]
+
+
 @app.command()
 def rerank(
-    method: MethodOpt = "pointwise",
-    data: Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries.jsonl")] = ...,  # type: ignore[assignment]
-    run: Annotated[Path, typer.Option(help="first-stage TREC run")] = ...,  # type: ignore[assignment]
-    out_path: Annotated[Path, typer.Option("--out", help="TREC run to write")] = ...,  # type: ignore[assignment]
-    queries: Annotated[int | None, typer.Option(help="rerank only the run's first N queries")] = None,
-    depth: Annotated[int, typer.Option(help="rerank each query's top K candidates")] = 20,
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-    param: Annotated[list[str] | None, typer.Option(help="method parameter name=value")] = None,
-    seed: Annotated[int, typer.Option(help="seed for methods that sample or shuffle")] = 0,
-    strict: Annotated[bool, typer.Option(help="fail a query on any repaired or fallback reply")] = False,
+    data: DataOpt, run: RunOpt, out_path: OutOpt, method: MethodOpt = "pointwise",
+    queries: QueriesOpt = None, depth: DepthOpt = 20, model: ModelOpt = None,
+    base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
+    seed: SeedOpt = 0, strict: StrictOpt = False,
     provenance: Annotated[Path | None, typer.Option(help="JSONL of per-query provenance")] = None,
 ) -> None:
     """Rerank a TREC run's top-K and write a TREC run (the rest keeps first-stage order)."""
+    _run_command(locals(), durable=False)
+
+
+@app.command()
+def batch(
+    data: DataOpt, run: RunOpt, out_path: OutOpt, method: MethodOpt = "pointwise",
+    queries: QueriesOpt = None, depth: DepthOpt = 20, model: ModelOpt = None,
+    base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
+    seed: SeedOpt = 0, strict: StrictOpt = False,
+    provenance: Annotated[Path | None, typer.Option(
+        help="JSONL of per-query provenance (default: OUT.provenance.jsonl)")] = None,
+    state: Annotated[Path | None, typer.Option(
+        help="SQLite job state and reply cache (default: OUT.state.sqlite)")] = None,
+    fresh: Annotated[bool, typer.Option(help="discard the state file and start over")] = False,
+    max_concurrency: Annotated[int, typer.Option(help="engine requests in flight at most")] = 64,
+) -> None:
+    """Durable batch job: resumable after a crash (finished queries and engine replies
+    are kept in a SQLite state file), with a per-query provenance JSONL and a summary."""
+    options = locals()
+    options["provenance"] = provenance or out_path.with_name(out_path.name + ".provenance.jsonl")
+    options["state"] = state or out_path.with_name(out_path.name + ".state.sqlite")
+    _run_command(options, durable=True)
+
+
+def _run_command(options: dict[str, Any], durable: bool) -> None:
     from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
     from rerankgraph.registry import get_method
-    from rerankgraph.sdk import Reranker
+    from rerankgraph.sdk import Reranker, build_engine
+    from rerankgraph.store import CachingEngine, JobStore, iter_jsonl
 
-    spec = get_method(method)
-    params = spec.make_params(parse_params(param or []))
-    dataset = load_beir(data)
-    first_stage = read_trec_run(run)
-    job = build_job(dataset, first_stage, depth=depth, queries=queries)
+    spec = get_method(options["method"])
+    params = spec.make_params(parse_params(options["param"] or []))
+    data_dir, run_path, out_path = options["data"], options["run"], options["out_path"]
+    dataset = load_beir(data_dir)
+    first_stage = read_trec_run(run_path)
+    job = build_job(dataset, first_stage, depth=options["depth"], queries=options["queries"])
     missing = sum(len(v) for v in job.missing_docs.values())
     if missing:
-        err.print(f"warning: {missing} doc ids of the run are not in {data / 'corpus.jsonl'} "
-                  f"({len(job.missing_docs)} queries); they were skipped")
+        err.print(f"warning: {missing} doc ids of the run are not in "
+                  f"{data_dir / 'corpus.jsonl'} ({len(job.missing_docs)} queries); "
+                  "they were skipped", highlight=False, soft_wrap=True)
     for qid, why in job.skipped_queries.items():
-        err.print(f"warning: query {qid!r} skipped: {why}")
+        err.print(f"warning: query {qid!r} skipped: {why}", highlight=False)
     if not job.requests:
         raise RerankgraphError("no query is left to rerank after the skips above")
 
+    store = None
+    if durable:
+        if options["fresh"] and options["state"].exists():
+            options["state"].unlink()
+        store = JobStore(options["state"])
+        # Checked before the engine loads. Adding queries to a job is fine; changing
+        # what decides a query's ranking is not.
+        store.check_fingerprint({
+            "method": spec.name, "params": params.model_dump(mode="json"),
+            "model": options["model"] or options["base_url"] or "embedded",
+            "data": str(Path(data_dir).resolve()), "run": str(Path(run_path).resolve()),
+            "depth": options["depth"], "seed": options["seed"], "strict": options["strict"]})
     _quiet_vllm()
-    reranker = Reranker(spec.name, model=model, base_url=base_url, api_key=api_key,
-                        params=params, strict=strict, seed=seed)
-    err.print(f"loading engine ({base_url or model or 'embedded judge'}) ...")
-    engine = reranker.engine
+    err.print(f"loading engine ({options['base_url'] or options['model'] or 'embedded judge'})"
+              " ...", highlight=False)
+    engine = build_engine(options["model"], options["base_url"], options["api_key"],
+                          options.get("max_concurrency", 64), {})
+    try:
+        if store is not None:
+            engine = CachingEngine(engine, store)
+        reranker = Reranker(spec.name, engine=engine, params=params, strict=options["strict"],
+                            seed=options["seed"])
+        report = _run_with_progress(reranker, job.requests, store, durable)
+    finally:
+        engine.close()
+        if isinstance(engine, CachingEngine):
+            engine.inner.close()
     tag = f"rerankgraph-{spec.name}"
-    lines: dict[str, list[str]] = {}
-    failures: dict[str, str] = {}
+    write_trec_run(out_path, {r.query_id: run_lines(r, first_stage[r.query_id], tag)
+                              for r in report.results if r.ok})
+    if options["provenance"] is not None:
+        with Path(options["provenance"]).open("w", encoding="utf-8") as sink:
+            sink.writelines(iter_jsonl(report.results))
+    _print_summary(report, out_path)
+    if store is not None:
+        store.close()
+    if report.failures:
+        for qid, error in report.failures.items():
+            err.print(f"failed: query {qid!r}: {error}", highlight=False, soft_wrap=True)
+        err.print(f"{len(report.failures)} of {len(report.results)} queries failed; their lines "
+                  f"are not in {out_path}. Rerun the same command to retry them.",
+                  highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _run_with_progress(reranker: Any, requests: list[Any], store: Any, durable: bool) -> Any:
+    from rerankgraph.jobs import run_job
+
     started = time.perf_counter()
+    engine = reranker.engine
     with _progress() as bar:
-        task = bar.add_task("rerank", total=len(job.requests), tps="0")
+        done = len(store.finished()) if store is not None else 0
+        task = bar.add_task("rerank", total=len(requests), tps="0",
+                            completed=min(done, len(requests)))
 
         def on_result(result: Any) -> None:
-            if result.ok:
-                lines[result.query_id] = run_lines(result, first_stage[result.query_id], tag)
-            else:
-                failures[result.query_id] = result.error
             tokens = engine.stats.prompt_tokens + engine.stats.completion_tokens
             rate = tokens / max(time.perf_counter() - started, 1e-9)
             bar.update(task, advance=1, tps=f"{rate:,.0f}")
 
-        results = reranker.rerank_batch(job.requests, on_result=on_result)
-    reranker.close()
-    write_trec_run(out_path, lines)
-    if provenance is not None:
-        with provenance.open("w", encoding="utf-8") as sink:
-            for result in results:
-                sink.write(result.model_dump_json(exclude={"ranking"}) + "\n")
-    _print_summary(results, time.perf_counter() - started, out_path)
-    if failures:
-        for qid, error in failures.items():
-            err.print(f"failed: query {qid!r}: {error}")
-        err.print(f"{len(failures)} of {len(results)} queries failed; their lines are not in "
-                  f"{out_path}. Rerun the same command to retry them.")
-        raise typer.Exit(1)
+        return run_job(reranker, requests, store, on_result)
 
 
 def _progress() -> Progress:
@@ -123,23 +179,30 @@ def _progress() -> Progress:
                     console=err, transient=False)
 
 
-def _print_summary(results: list[Any], wall_s: float, out_path: Path) -> None:
-    done = [r.provenance for r in results if r.ok]
+def _print_summary(report: Any, out_path: Path) -> None:
+    done = [r.provenance for r in report.results if r.ok]
     prompt = sum(p.prompt_tokens for p in done)
     completion = sum(p.completion_tokens for p in done)
-    err.print(
-        f"wrote {out_path}: {len(done)} queries reranked, {len(results) - len(done)} failed, "
-        f"{sum(p.llm_calls for p in done)} LLM calls, {prompt} prompt + {completion} "
-        f"completion tokens, {sum(p.repaired for p in done)} repaired, "
-        f"{sum(p.fallbacks for p in done)} fallbacks, "
-        f"{sum(p.truncated_docs for p in done)} truncated docs, {wall_s:.1f} s, "
-        f"{(prompt + completion) / max(wall_s, 1e-9):,.0f} tok/s", highlight=False, soft_wrap=True)
+    wall = report.wall_time_s
+    line = (f"wrote {out_path}: {len(done)} queries reranked ({report.resumed} resumed), "
+            f"{len(report.failures)} failed, {sum(p.llm_calls for p in done)} LLM calls "
+            f"({report.cache_hits} from cache), {prompt} prompt + {completion} completion "
+            f"tokens, {sum(p.repaired for p in done)} repaired, "
+            f"{sum(p.fallbacks for p in done)} fallbacks, "
+            f"{sum(p.truncated_docs for p in done)} truncated docs, {wall:.1f} s")
+    fresh_tokens = sum(p.prompt_tokens + p.completion_tokens for r, p in
+                       ((r, r.provenance) for r in report.results if r.ok))
+    line += f", {fresh_tokens / max(wall, 1e-9):,.0f} tok/s"
+    if report.prefix_cache and report.prefix_cache[1]:
+        hits, queried = report.prefix_cache
+        line += f", prefix cache hit rate {hits / queried:.1%}"
+    err.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command("eval")
 def evaluate(
     runs: Annotated[list[Path], typer.Argument(help="TREC runs to evaluate")],
-    qrels: Annotated[Path, typer.Option(help="qrels (TSV with header, or TREC format)")] = ...,  # type: ignore[assignment]
+    qrels: Annotated[Path, typer.Option(help="qrels (TSV with header, or TREC format)")],
     measure: Annotated[list[str] | None, typer.Option(help="ir-measures name")] = None,
     rel: Annotated[int, typer.Option(help="minimum grade counted relevant by binary measures")] = 1,
 ) -> None:
@@ -177,7 +240,8 @@ def serve(
     api_key: ApiKeyOpt = None,
     max_model_len: Annotated[int, typer.Option(help="context length to serve")] = 4096,
     vllm_arg: Annotated[list[str] | None, typer.Option(
-        help="extra vLLM server argument, repeatable (e.g. --vllm-arg=--data-parallel-size=2)")] = None,
+        help="extra vLLM server argument, repeatable (--vllm-arg=--data-parallel-size=2)"),
+    ] = None,
 ) -> None:
     """Start a vLLM OpenAI-compatible server for the judge and print its base URL."""
     from rerankgraph.serving.model_store import resolve_model

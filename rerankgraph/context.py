@@ -6,8 +6,7 @@ It travels as LangGraph runtime context, not state, so state stays serializable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from pydantic import BaseModel
+from typing import Any
 
 from rerankgraph.serving.base import Engine
 
@@ -15,6 +14,6 @@ from rerankgraph.serving.base import Engine
 @dataclass(frozen=True)
 class RerankContext:
     engine: Engine
-    params: BaseModel
+    params: Any  # the method's own parameter model (see MethodSpec.params)
     seed: int = 0
     strict: bool = False

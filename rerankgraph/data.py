@@ -40,11 +40,10 @@ def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
-        raise InputError(f"{path}:{line}: not valid UTF-8 (byte {raw[exc.start]:#04x}); "
+        line_number = raw[:exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line_number}: not valid UTF-8 (byte {raw[exc.start]:#04x}); "
                          "re-encode the file as UTF-8") from None
-    for number, line in enumerate(text.splitlines(), start=1):
-        yield number, line
+    yield from enumerate(text.splitlines(), start=1)
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
@@ -84,7 +83,7 @@ def load_beir(folder: str | Path) -> BeirFolder:
             raise InputError(f"{path / 'corpus.jsonl'}:{number}: duplicate _id {doc_id!r}")
         corpus[doc_id] = (str(record.get("title") or ""), str(record["text"] or ""))
     queries: dict[str, str] = {}
-    for number, record in _read_jsonl(path / "queries.jsonl", ("_id", "text")):
+    for _, record in _read_jsonl(path / "queries.jsonl", ("_id", "text")):
         queries[str(record["_id"])] = str(record["text"] or "")
     if not corpus:
         raise InputError(f"{path / 'corpus.jsonl'} holds no documents")

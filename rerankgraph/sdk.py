@@ -64,6 +64,7 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         repaired=sum(j.status == ParseStatus.REPAIRED for j in judgments),
         fallbacks=sum(j.status == ParseStatus.FALLBACK for j in judgments),
         truncated_docs=sum(j.truncated_docs for j in judgments),
+        cached_calls=sum(j.cached for j in judgments),
         simulated=simulated, judgments=tuple(judgments))
 
 
@@ -91,7 +92,7 @@ class Reranker:
         self._graph = self.spec.build_graph()
         self._owns_engine = engine is None
         self._engine = engine
-        self._engine_factory: Callable[[], Engine] = lambda: _build_engine(
+        self._engine_factory: Callable[[], Engine] = lambda: build_engine(
             model, base_url, api_key, max_concurrency, engine_options or {})
 
     @property
@@ -176,8 +177,10 @@ class Reranker:
         self.close()
 
 
-def _build_engine(model: str | None, base_url: str | None, api_key: str | None,
-                  max_concurrency: int, options: dict[str, Any]) -> Engine:
+def build_engine(model: str | None, base_url: str | None, api_key: str | None,
+                 max_concurrency: int, options: dict[str, Any]) -> Engine:
+    """An HTTP engine for `base_url`, else an in-process vLLM engine for `model`
+    (default: the embedded judge)."""
     if base_url is not None:
         from rerankgraph.serving.openai_http import OpenAIEngine
 
@@ -186,7 +189,7 @@ def _build_engine(model: str | None, base_url: str | None, api_key: str | None,
     from rerankgraph.serving.model_store import resolve_model
     from rerankgraph.serving.vllm_local import VllmEngine
 
-    return VllmEngine(resolve_model(model), **options)
+    return VllmEngine(resolve_model(model), max_concurrency=max_concurrency, **options)
 
 
 _default: dict[str, Reranker] = {}

@@ -5,6 +5,7 @@ All are frozen pydantic v2 models, so they validate at the door and serialize to
 
 from __future__ import annotations
 
+from collections import Counter
 from enum import StrEnum
 from typing import Any
 
@@ -79,11 +80,11 @@ class RerankRequest(_Record):
     def _check_candidates(self) -> RerankRequest:
         if not self.candidates:
             raise ValueError(f"query {self.query.id!r} has no candidates to rerank")
-        seen: set[str] = set()
-        dupes = [c.doc_id for c in self.candidates if c.doc_id in seen or seen.add(c.doc_id)]
+        counts = Counter(c.doc_id for c in self.candidates)
+        dupes = [doc_id for doc_id, n in counts.items() if n > 1]
         if dupes:
             raise ValueError(f"query {self.query.id!r} has duplicate candidate ids "
-                             f"{sorted(set(dupes))[:5]}; each doc_id may appear once")
+                             f"{sorted(dupes)[:5]}; each doc_id may appear once")
         return self
 
 
@@ -108,6 +109,7 @@ class Judgment(_Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     truncated_docs: int = 0
+    cached: bool = False  # replayed from the job's reply cache
 
 
 class ScoredDoc(_Record):
@@ -127,6 +129,7 @@ class Provenance(_Record):
     repaired: int = Field(description="replies read after a repair")
     fallbacks: int = Field(description="replies replaced by a documented default")
     truncated_docs: int = Field(description="documents cut to the token budget")
+    cached_calls: int = Field(0, description="calls replayed from the job's reply cache")
     simulated: bool = False
     judgments: tuple[Judgment, ...] = ()
 

@@ -63,7 +63,7 @@ def test_rerank_then_eval_end_to_end(tmp_path, served_engine):
                    "--base-url", served_engine.base_url, "--provenance", tmp_path / "p.jsonl",
                    env={"RERANKGRAPH_API_KEY": TEST_API_KEY})
     assert done.returncode == 0, done.stderr
-    assert "2 queries reranked, 0 failed, 10 LLM calls" in done.stderr
+    assert "2 queries reranked (0 resumed), 0 failed, 10 LLM calls (0 from cache)" in done.stderr
     reranked, first_stage = read_trec_run(out), read_trec_run(DL19 / "bm25.trec")
     assert list(reranked) == sorted(list(first_stage)[:2])
     for qid, entries in reranked.items():

@@ -79,7 +79,7 @@ def judgment(agent: str, docs: Sequence[FittedDoc], completion: Completion, pars
                     raw_reply=completion.text, parsed=parsed, status=status, note=note,
                     prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens,
-                    truncated_docs=sum(d.truncated for d in docs))
+                    truncated_docs=sum(d.truncated for d in docs), cached=completion.cached)
 
 
 def request(user_content: str, **sampling: object) -> ChatRequest:

@@ -14,7 +14,6 @@ from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query
 
 
-
 def permutation_regex(size: int) -> str:
     """Exactly `size` bracketed ids joined by " > ": small models otherwise stop early.
     Repeats and out-of-range ids can still occur and are repaired by the parser."""

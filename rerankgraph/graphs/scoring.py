@@ -14,6 +14,7 @@ from typing import Annotated, Any, Protocol, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
+
 from rerankgraph.context import RerankContext
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc

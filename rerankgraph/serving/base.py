@@ -43,6 +43,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     finish_reasons: tuple[str | None, ...] = ()
+    cached: bool = False  # replayed from a job's reply cache, not computed now
 
     @property
     def text(self) -> str:
@@ -163,4 +164,9 @@ class Engine(ABC):
         return fitted
 
     async def _aclose(self) -> None:
+        return None
+
+    def prefix_cache_counts(self) -> tuple[int, int] | None:
+        """(hit tokens, queried tokens) of the engine's prefix cache so far, or None
+        where the engine does not report it."""
         return None

@@ -176,6 +176,25 @@ class OpenAIEngine(Engine):
                                         for t in texts))
         return [pair[0] for pair in fitted]
 
+    def prefix_cache_counts(self) -> tuple[int, int] | None:
+        """Read from the server's Prometheus /metrics (summed over its engines)."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            text = httpx.get(f"{self.base_url}/metrics", timeout=10).text
+        except httpx.HTTPError:
+            return None
+        totals = {"vllm:prefix_cache_hits": 0.0, "vllm:prefix_cache_queries": 0.0}
+        seen = False
+        for family in text_string_to_metric_families(text):
+            if family.name in totals:
+                seen = True
+                totals[family.name] += sum(s.value for s in family.samples
+                                           if s.name.endswith("_total"))
+        if not seen:
+            return None
+        return int(totals["vllm:prefix_cache_hits"]), int(totals["vllm:prefix_cache_queries"])
+
     async def _aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -23,8 +23,12 @@ class VllmEngine(Engine):
     passed to it. The model loads when the engine is built.
     """
 
-    def __init__(self, model: str, *, engine_args: Any = None, **overrides: Any) -> None:
+    def __init__(self, model: str, *, engine_args: Any = None, max_concurrency: int = 256,
+                 **overrides: Any) -> None:
         super().__init__()
+        self.max_concurrency = max_concurrency
+        self.in_flight_peak = 0
+        self._in_flight = 0
         apply_cpu_env_defaults()
         try:
             from vllm.engine.arg_utils import AsyncEngineArgs
@@ -43,6 +47,7 @@ class VllmEngine(Engine):
         self.model_name = str(engine_args.model)
         self._llm: Any = None
         self.run_sync(self._start())
+        self._semaphore = self.run_sync(_make_semaphore(max_concurrency))
 
     async def _start(self) -> None:
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -98,10 +103,16 @@ class VllmEngine(Engine):
                               f"reply tokens exceeds the model's context of "
                               f"{self.max_model_len}; lower the document token budget")
         final = None
-        async for output in self._llm.generate(
-                TokensPrompt(prompt_token_ids=prompt_ids), self.sampling_params(request),
-                request_id=uuid.uuid4().hex):
-            final = output
+        async with self._semaphore:
+            self._in_flight += 1
+            self.in_flight_peak = max(self.in_flight_peak, self._in_flight)
+            try:
+                async for output in self._llm.generate(
+                        TokensPrompt(prompt_token_ids=prompt_ids), self.sampling_params(request),
+                        request_id=uuid.uuid4().hex):
+                    final = output
+            finally:
+                self._in_flight -= 1
         assert final is not None
         return _completion_from_output(final, len(prompt_ids))
 
@@ -111,10 +122,28 @@ class VllmEngine(Engine):
     async def _detokenize(self, token_ids: list[int]) -> str:
         return str(self._tokenizer.decode(token_ids))
 
+    def prefix_cache_counts(self) -> tuple[int, int] | None:
+        # vLLM's Prometheus stat logger lives in this process when stats are on.
+        from prometheus_client import REGISTRY
+
+        hits = REGISTRY.get_sample_value("vllm:prefix_cache_hits_total",
+                                         {"model_name": self.model_name, "engine": "0"})
+        queries = REGISTRY.get_sample_value("vllm:prefix_cache_queries_total",
+                                            {"model_name": self.model_name, "engine": "0"})
+        if hits is None or queries is None:
+            return None
+        return int(hits), int(queries)
+
     async def _aclose(self) -> None:
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+
+
+async def _make_semaphore(size: int) -> Any:
+    import asyncio
+
+    return asyncio.Semaphore(size)
 
 
 def _completion_from_output(output: Any, prompt_tokens: int) -> Completion:

@@ -1,0 +1,86 @@
+"""Method table: every registered method on the same DL19 queries and depth, one engine.
+
+    python bench/methods.py --queries 10 --depth 20 [--methods pointwise,listwise]
+
+Writes nDCG@10, calls/query, prompt and completion tokens/query, wall time and
+repairs/fallbacks per method into docs/benchmarks.md (section `methods`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DATA, write_section  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--queries", type=int, default=10)
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--methods", default="")
+    parser.add_argument("--data", type=Path, default=DATA / "trec-dl19-passage")
+    args = parser.parse_args()
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+
+    from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
+    from rerankgraph.evaluation import evaluate_run
+    from rerankgraph.registry import list_methods
+    from rerankgraph.sdk import Reranker
+    from rerankgraph.serving.model_store import pull_embedded_model
+    from rerankgraph.serving.vllm_local import VllmEngine
+
+    names = args.methods.split(",") if args.methods else [m.name for m in list_methods()]
+    data, first_stage = load_beir(args.data), read_trec_run(args.data / "bm25.trec")
+    job = build_job(data, first_stage, depth=args.depth, queries=args.queries)
+    qids = [r.query.id for r in job.requests]
+    out = Path(tempfile.mkdtemp(prefix="rerankgraph-methods-"))
+    qrels = args.data / "qrels.tsv"
+    bm25 = out / "bm25.trec"
+    write_trec_run(bm25, {q: [f"{q} Q0 {e.doc_id} {e.rank} {e.score} bm25" for e in first_stage[q]]
+                          for q in qids})
+    rows = [("bm25 (first stage)", evaluate_run(qrels, bm25, ["nDCG@10"])["nDCG@10"],
+             0, 0, 0, 0.0, 0, 0)]
+    engine = VllmEngine(str(pull_embedded_model()))
+    try:
+        for name in names:
+            reranker = Reranker(name, engine=engine)
+            started = time.perf_counter()
+            results = reranker.rerank_batch(job.requests)
+            wall = time.perf_counter() - started
+            failed = [r for r in results if not r.ok]
+            if failed:
+                raise SystemExit(f"{name}: {len(failed)} queries failed: {failed[0].error}")
+            path = out / f"{name}.trec"
+            write_trec_run(path, {r.query_id: run_lines(r, first_stage[r.query_id], name)
+                                  for r in results})
+            n = len(results)
+            p = [r.provenance for r in results]
+            rows.append((name, evaluate_run(qrels, path, ["nDCG@10"])["nDCG@10"],
+                         sum(x.llm_calls for x in p) / n, sum(x.prompt_tokens for x in p) / n,
+                         sum(x.completion_tokens for x in p) / n, wall,
+                         sum(x.repaired for x in p), sum(x.fallbacks for x in p)))
+            print(rows[-1], flush=True)
+    finally:
+        engine.close()
+    lines = [f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
+             f"embedded judge SmolLM2-135M-Instruct (float32, in-process vLLM, CPU), default "
+             "parameters of each method. All queries of a method run concurrently.\n",
+             "| method | nDCG@10 | calls/query | prompt tok/query | completion tok/query "
+             "| wall s (all queries) | repaired | fallbacks |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, ndcg, calls, prompt, completion, wall, repaired, fallbacks in rows:
+        lines.append(f"| {name} | {ndcg:.4f} | {calls:.1f} | {prompt:,.0f} | {completion:,.1f} "
+                     f"| {wall:.1f} | {repaired} | {fallbacks} |")
+    write_section("methods", "\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

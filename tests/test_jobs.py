@@ -1,0 +1,128 @@
+"""Batch jobs: durable state, reply cache, resume after kill -9."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from rerankgraph.errors import InputError
+from rerankgraph.jobs import run_job
+from rerankgraph.sdk import Reranker, make_request
+from rerankgraph.serving.base import Completion
+from rerankgraph.store import CachingEngine, JobStore
+from tests.conftest import DL19, TEST_API_KEY
+from tests.fakes import ScriptedEngine
+
+YES = Completion(texts=("yes",), logprobs=(({"yes": -0.2, "no": -1.7},),), prompt_tokens=50,
+                 completion_tokens=1)
+
+
+def test_reply_cache_replays_identical_calls(tmp_path):
+    inner = ScriptedEngine([YES])
+    store = JobStore(tmp_path / "state.sqlite")
+    engine = CachingEngine(inner, store)
+    reranker = Reranker("pointwise", engine=engine)
+    first = reranker.rerank("q", ["a", "b", "c"])
+    second = reranker.rerank("q", ["a", "b", "c", "d"])
+    assert len(inner.requests) == 4  # only "d" was new
+    assert engine.cache_hits == 3 and store.reply_count() == 4
+    assert second.provenance.cached_calls == 3 and first.provenance.cached_calls == 0
+    assert second.provenance.prompt_tokens == 4 * 50  # cached calls still count their cost
+    reopened = CachingEngine(ScriptedEngine([RuntimeError("must not be called")]),
+                             JobStore(tmp_path / "state.sqlite"))
+    assert Reranker("pointwise", engine=reopened).rerank("q", ["a"]).provenance.cached_calls == 1
+
+
+def test_sampled_calls_without_seed_are_not_cached(tmp_path):
+    inner = ScriptedEngine(['{"reasoning": "r", "score": 50}'])
+    engine = CachingEngine(inner, JobStore(tmp_path / "s.sqlite"))
+    params = {"samples": 2, "temperature": 0.8}
+    Reranker("rubric", engine=engine, params=params).rerank("q", ["a"])
+    Reranker("rubric", engine=engine, params=params).rerank("q", ["a"])
+    assert len(inner.requests) == 1 + 0  # rubric seeds its samples: the second is a hit
+    unseeded = CachingEngine(ScriptedEngine(["x"]), JobStore(tmp_path / "t.sqlite"))
+    from rerankgraph.serving.base import ChatRequest
+
+    ask = ChatRequest(messages=({"role": "user", "content": "q"},), temperature=1.0)
+    unseeded.run_sync(unseeded.chat([ask]))
+    unseeded.run_sync(unseeded.chat([ask]))
+    assert unseeded.cache_hits == 0 and len(unseeded.inner.requests) == 2
+
+
+def test_job_resumes_finished_queries_and_retries_failed_ones(tmp_path):
+    store = JobStore(tmp_path / "state.sqlite")
+    requests = [make_request(f"query {i}", ["a", "b"], query_id=f"q{i}") for i in range(3)]
+    flaky = ScriptedEngine([YES, YES, YES, YES, RuntimeError("boom")])
+    from rerankgraph.errors import EngineError
+
+    flaky.script[4] = EngineError("server went away")
+    report = run_job(Reranker("pointwise", engine=flaky), requests, store)
+    assert set(report.failures) == {"q2"} and report.resumed == 0
+    assert set(store.finished()) == {"q0", "q1"}
+    healthy = ScriptedEngine([YES])
+    report = run_job(Reranker("pointwise", engine=healthy), requests, store)
+    assert report.ok and report.resumed == 2 and len(healthy.requests) == 2
+    assert [r.query_id for r in report.results] == ["q0", "q1", "q2"]
+
+
+def test_state_from_another_job_is_refused(tmp_path):
+    store = JobStore(tmp_path / "state.sqlite")
+    store.check_fingerprint({"method": "pointwise", "depth": 10})
+    store.check_fingerprint({"method": "pointwise", "depth": 10})
+    with pytest.raises(InputError, match=r"other settings \(depth\); pass --fresh"):
+        store.check_fingerprint({"method": "pointwise", "depth": 20})
+
+
+def _batch_cmd(out, base_url, *extra):
+    return [sys.executable, "-m", "rerankgraph.cli", "batch", "--method", "pointwise",
+            "--data", str(DL19), "--run", str(DL19 / "bm25.trec"), "--out", str(out),
+            "--queries", "8", "--depth", "5", "--base-url", base_url, *extra]
+
+
+def _finished_count(state):
+    try:
+        with sqlite3.connect(state) as db:
+            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_kill_and_resume_gives_a_byte_identical_run(tmp_path, served_engine):
+    env = {**os.environ, "RERANKGRAPH_API_KEY": TEST_API_KEY}
+    # The reference: one uninterrupted job.
+    reference = tmp_path / "reference.trec"
+    done = subprocess.run(_batch_cmd(reference, served_engine.base_url), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    # The same job, killed with SIGKILL once some queries are stored, then rerun.
+    out = tmp_path / "killed.trec"
+    state = tmp_path / "killed.trec.state.sqlite"
+    job = subprocess.Popen(_batch_cmd(out, served_engine.base_url, "--max-concurrency", "1"),
+                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    deadline = time.monotonic() + 240
+    while _finished_count(state) < 2 and job.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)
+    job.wait()
+    stored = _finished_count(state)
+    assert 2 <= stored < 8, "the job was not killed mid-way"
+    assert not out.exists()
+
+    resumed = subprocess.run(_batch_cmd(out, served_engine.base_url), env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"8 queries reranked ({stored} resumed)" in resumed.stderr
+    assert out.read_bytes() == reference.read_bytes()
+    provenance = out.with_name(out.name + ".provenance.jsonl").read_text().splitlines()
+    assert len(provenance) == 8 and len({line.split('"query_id":')[1][:12] for line in provenance}) == 8
+
+    again = subprocess.run(_batch_cmd(out, served_engine.base_url), env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert "8 queries reranked (8 resumed)" in again.stderr
+    assert out.read_bytes() == reference.read_bytes()
