@@ -79,6 +79,12 @@ def batch(
         help="SQLite job state and reply cache (default: OUT.state.sqlite)")] = None,
     fresh: Annotated[bool, typer.Option(help="discard the state file and start over")] = False,
     max_concurrency: Annotated[int, typer.Option(help="engine requests in flight at most")] = 64,
+    simulate: Annotated[Path | None, typer.Option(
+        help="SIMULATION: answer from these qrels instead of a model")] = None,
+    sim_noise: Annotated[float, typer.Option(help="simulation: score noise std-dev")] = 0.0,
+    sim_flip: Annotated[float, typer.Option(help="simulation: comparison flip rate")] = 0.0,
+    sim_position_bias: Annotated[float, typer.Option(
+        help="simulation: bonus for the first position")] = 0.0,
 ) -> None:
     """Durable batch job: resumable after a crash (finished queries and engine replies
     are kept in a SQLite state file), with a per-query provenance JSONL and a summary."""
@@ -120,13 +126,17 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
         store.check_fingerprint({
             "method": spec.name, "params": params.model_dump(mode="json"),
             "model": options["model"] or options["base_url"] or "embedded",
+            "simulation": _simulation_label(options),
             "data": str(Path(data_dir).resolve()), "run": str(Path(run_path).resolve()),
             "depth": options["depth"], "seed": options["seed"], "strict": options["strict"]})
     _quiet_vllm()
     err.print(f"loading engine ({options['base_url'] or options['model'] or 'embedded judge'})"
               " ...", highlight=False)
-    engine = build_engine(options["model"], options["base_url"], options["api_key"],
-                          options.get("max_concurrency", 64), {})
+    if options.get("simulate"):
+        engine = _simulated_engine(options, dataset)
+    else:
+        engine = build_engine(options["model"], options["base_url"], options["api_key"],
+                              options.get("max_concurrency", 64), {})
     try:
         if store is not None:
             engine = CachingEngine(engine, store)
@@ -137,7 +147,7 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
         engine.close()
         if isinstance(engine, CachingEngine):
             engine.inner.close()
-    tag = f"rerankgraph-{spec.name}"
+    tag = f"rerankgraph-{spec.name}" + ("-SIMULATED" if engine.simulated else "")
     write_trec_run(out_path, {r.query_id: run_lines(r, first_stage[r.query_id], tag)
                               for r in report.results if r.ok})
     if options["provenance"] is not None:
@@ -153,6 +163,25 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
                   f"are not in {out_path}. Rerun the same command to retry them.",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _simulation_label(options: dict[str, Any]) -> str | None:
+    if not options.get("simulate"):
+        return None
+    return (f"{options['simulate']}:{options['sim_noise']}:{options['sim_flip']}:"
+            f"{options['sim_position_bias']}")
+
+
+def _simulated_engine(options: dict[str, Any], dataset: Any) -> Any:
+    from rerankgraph.data import read_qrels
+    from rerankgraph.serving.simulated import SimulatedJudge, SimulationSettings
+
+    settings = SimulationSettings(score_noise=options["sim_noise"], flip_prob=options["sim_flip"],
+                                  position_bias=options["sim_position_bias"])
+    err.print(f"SIMULATED JUDGE: answers come from {options['simulate']}, not from a model "
+              f"({settings.label()})", highlight=False, soft_wrap=True)
+    return SimulatedJudge(read_qrels(options["simulate"]), dataset.queries, dataset.corpus,
+                          settings, seed=options["seed"])
 
 
 def _run_with_progress(reranker: Any, requests: list[Any], store: Any, durable: bool) -> Any:
@@ -184,7 +213,9 @@ def _print_summary(report: Any, out_path: Path) -> None:
     prompt = sum(p.prompt_tokens for p in done)
     completion = sum(p.completion_tokens for p in done)
     wall = report.wall_time_s
-    line = (f"wrote {out_path}: {len(done)} queries reranked ({report.resumed} resumed), "
+    simulated = any(p.simulated for p in done)
+    line = ("SIMULATED JUDGE, not a model: " if simulated else "") + (
+            f"wrote {out_path}: {len(done)} queries reranked ({report.resumed} resumed), "
             f"{len(report.failures)} failed, {sum(p.llm_calls for p in done)} LLM calls "
             f"({report.cache_hits} from cache), {prompt} prompt + {completion} completion "
             f"tokens, {sum(p.repaired for p in done)} repaired, "

@@ -49,6 +49,19 @@ class EnginePool:
             self.served = OpenAIEngine(self.server.base_url, api_key=TEST_API_KEY)
         return self.served
 
+    def kill_server(self) -> None:
+        """Kills the served engine's server process (SIGKILL), as a crash would."""
+        self.server.kill()
+
+    def restart_server(self) -> None:
+        """Starts the server again on the same port; the HTTP engine reconnects."""
+        from rerankgraph.serving.model_store import pull_embedded_model
+        from rerankgraph.serving.server import start_server
+
+        port = int(self.server.base_url.rsplit(":", 1)[1])
+        self.server = start_server(str(pull_embedded_model()), port=port, api_key=TEST_API_KEY,
+                                   served_model_name="smollm2")
+
     def _close_served(self) -> None:
         if self.served is not None:
             self.served.close()

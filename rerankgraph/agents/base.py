@@ -10,6 +10,7 @@ from functools import cache
 
 import jinja2
 
+from rerankgraph.errors import InputError
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus
 
@@ -65,9 +66,16 @@ class FittedDoc:
     truncated: bool
 
 
-async def fit_candidates(engine: Engine, candidates: Sequence[Candidate],
-                         max_tokens: int) -> list[FittedDoc]:
-    """Cuts each candidate's title and text to `max_tokens` of the model's tokenizer."""
+async def fit_candidates(engine: Engine, candidates: Sequence[Candidate], max_tokens: int,
+                         per_prompt: int | None = None) -> list[FittedDoc]:
+    """Cuts each candidate's title and text to `max_tokens` of the model's tokenizer.
+    `per_prompt` passages share one prompt (default: all of them). Raises InputError
+    when the passage budget alone overflows the model's context."""
+    shared = per_prompt or len(candidates)
+    if max_tokens * shared >= engine.max_model_len:
+        raise InputError(f"{shared} passages of up to {max_tokens} tokens do not fit "
+                         f"the model's context of {engine.max_model_len} tokens; lower "
+                         "max_doc_tokens or serve a longer --max-model-len")
     fitted = await engine.fit_texts([c.full_text for c in candidates], max_tokens)
     return [FittedDoc(c, text, cut) for c, (text, cut) in zip(candidates, fitted, strict=True)]
 

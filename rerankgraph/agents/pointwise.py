@@ -34,7 +34,7 @@ class PointwiseAgent:
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
                     params: PointwiseParams) -> list[Judgment]:
         """One judgment per candidate; `parsed` is the score in [0, 1]."""
-        docs = await fit_candidates(engine, candidates, params.max_doc_tokens)
+        docs = await fit_candidates(engine, candidates, params.max_doc_tokens, per_prompt=1)
         requests = [request(render(self.template, query=query.text, passage=doc.text),
                             max_tokens=1, choice=("yes", "no"),
                             top_logprobs=params.top_logprobs) for doc in docs]

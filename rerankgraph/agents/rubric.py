@@ -67,7 +67,7 @@ class RubricAgent:
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
                     params: RubricParams) -> list[Judgment]:
         """One judgment per candidate; `parsed` is the score scaled to [0, 1]."""
-        docs = await fit_candidates(engine, candidates, params.max_doc_tokens)
+        docs = await fit_candidates(engine, candidates, params.max_doc_tokens, per_prompt=1)
         requests = [request(render(self.template, query=query.text, passage=doc.text),
                             max_tokens=params.max_reply_tokens, n=params.samples,
                             temperature=params.temperature, seed=0 if params.samples > 1 else None,

@@ -6,10 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rerankgraph.agents.base import chat_messages, render
+from rerankgraph.errors import InputError
 from rerankgraph.serving.base import Engine
 
 # Tokens a passage costs beyond its text: its fence, id and line breaks.
 PER_PASSAGE_OVERHEAD = 12
+# Below this many tokens per passage a judge would see almost nothing.
+MIN_PASSAGE_TOKENS = 16
 
 
 def sliding_windows(size: int, window: int, stride: int) -> list[tuple[int, int]]:
@@ -31,7 +34,12 @@ async def passage_budget(engine: Engine, template: str, query: str, window: int,
     empty = render(template, query=query, passages=[""] * window, **values)
     fixed = sum([await engine.count_tokens(m["content"]) for m in chat_messages(empty)]) + 16
     room = engine.max_model_len - fixed - reply_tokens - PER_PASSAGE_OVERHEAD * window
-    return max(8, min(max_doc_tokens, room // max(window, 1)))
+    if room < MIN_PASSAGE_TOKENS * window:
+        raise InputError(
+            f"the model's context of {engine.max_model_len} tokens is too small for "
+            f"{template} with a window of {window} ({fixed + reply_tokens} tokens before any "
+            f"passage text); serve a longer --max-model-len or lower the window")
+    return min(max_doc_tokens, room // max(window, 1))
 
 
 def reorder(items: Sequence[str], order: Sequence[int]) -> list[str]:

@@ -17,6 +17,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+async def all_or_nothing(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Runs coroutines together and returns their results in order. The first failure
+    cancels the rest (asyncio.gather would leave them retrying a dead server)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(c) for c in coros]
+    except ExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return [t.result() for t in tasks]
+
+
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat call. `json_schema`, `choice` or `regex` constrain the reply through

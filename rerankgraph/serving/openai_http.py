@@ -16,7 +16,7 @@ from tenacity import (
 )
 
 from rerankgraph.errors import EngineError
-from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.serving.base import ChatRequest, Completion, Engine, all_or_nothing
 
 API_KEY_ENV = "RERANKGRAPH_API_KEY"
 
@@ -148,7 +148,7 @@ class OpenAIEngine(Engine):
         return body
 
     async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
-        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+        return await all_or_nothing([self._one(r) for r in requests])
 
     async def _one(self, request: ChatRequest) -> Completion:
         payload = await self._request("POST", "/v1/chat/completions",
@@ -172,8 +172,8 @@ class OpenAIEngine(Engine):
 
     async def _fit_texts(self, texts: list[str], max_tokens: int) -> list[tuple[str, bool]]:
         # One text at a time would serialize round trips; fit them all concurrently.
-        fitted = await asyncio.gather(*(super(OpenAIEngine, self)._fit_texts([t], max_tokens)
-                                        for t in texts))
+        fitted = await all_or_nothing([super(OpenAIEngine, self)._fit_texts([t], max_tokens)
+                                       for t in texts])
         return [pair[0] for pair in fitted]
 
     def prefix_cache_counts(self) -> tuple[int, int] | None:

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from rerankgraph.errors import EngineError, ModelError
-from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.serving.base import ChatRequest, Completion, Engine, all_or_nothing
 from rerankgraph.serving.platform import (
     apply_cpu_env_defaults,
     default_engine_settings,
@@ -27,6 +27,9 @@ class VllmEngine(Engine):
                  **overrides: Any) -> None:
         super().__init__()
         self.max_concurrency = max_concurrency
+        # Set to a list to record (prompt token ids, SamplingParams) of every call sent;
+        # the efficiency benchmark replays them through vLLM's offline API.
+        self.sent: list[tuple[list[int], Any]] | None = None
         self.in_flight_peak = 0
         self._in_flight = 0
         apply_cpu_env_defaults()
@@ -90,9 +93,7 @@ class VllmEngine(Engine):
             output_kind=RequestOutputKind.FINAL_ONLY)
 
     async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
-        import asyncio
-
-        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+        return await all_or_nothing([self._one(r) for r in requests])
 
     async def _one(self, request: ChatRequest) -> Completion:
         from vllm.inputs import TokensPrompt
@@ -102,13 +103,16 @@ class VllmEngine(Engine):
             raise EngineError(f"prompt of {len(prompt_ids)} tokens plus {request.max_tokens} "
                               f"reply tokens exceeds the model's context of "
                               f"{self.max_model_len}; lower the document token budget")
+        sampling = self.sampling_params(request)
+        if self.sent is not None:
+            self.sent.append((prompt_ids, sampling))
         final = None
         async with self._semaphore:
             self._in_flight += 1
             self.in_flight_peak = max(self.in_flight_peak, self._in_flight)
             try:
                 async for output in self._llm.generate(
-                        TokensPrompt(prompt_token_ids=prompt_ids), self.sampling_params(request),
+                        TokensPrompt(prompt_token_ids=prompt_ids), sampling,
                         request_id=uuid.uuid4().hex):
                     final = output
             finally:

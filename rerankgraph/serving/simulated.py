@@ -1,0 +1,131 @@
+"""A simulated judge for studying algorithms at full scale on a CPU.
+
+It answers the judge prompts of every built-in method from qrels, with configurable
+noise: Gaussian noise on relevance scores, a probability of flipping a comparison,
+and a bias towards passages shown earlier. It is never a default, and everything it
+produces is labelled as simulated (model name, provenance, run tag).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from dataclasses import dataclass
+
+from rerankgraph.agents.base import fence
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
+
+_QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
+_PASSAGE = re.compile(r"<passage[^>]*>\s*(?:\[[A-Z0-9]{1,3}\] )?(.*?)\s*</passage>", re.DOTALL)
+_KEY_CHARS = 48
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    score_noise: float = 0.0  # std-dev of Gaussian noise on relevance scaled to [0, 1]
+    flip_prob: float = 0.0  # chance that a comparison picks a wrong passage at random
+    position_bias: float = 0.0  # bonus (in [0, 1] score units) for the first position
+
+    def label(self) -> str:
+        return (f"SIMULATED(noise={self.score_noise:g}, flip={self.flip_prob:g}, "
+                f"position_bias={self.position_bias:g})")
+
+
+class SimulatedJudge(Engine):
+    """Answers from `qrels` (query id -> doc id -> grade). Unjudged docs have grade 0."""
+
+    simulated = True
+
+    def __init__(self, qrels: dict[str, dict[str, int]], queries: dict[str, str],
+                 corpus: dict[str, tuple[str, str]], settings: SimulationSettings | None = None,
+                 seed: int = 0, max_model_len: int = 8192) -> None:
+        super().__init__()
+        self.settings = settings or SimulationSettings()
+        self.model_name = self.settings.label()
+        self.max_model_len = max_model_len
+        self._qrels = qrels
+        self._max_grade = max((g for docs in qrels.values() for g in docs.values()), default=1) or 1
+        self._query_ids = {fence(text, "query"): qid for qid, text in queries.items()}
+        self._doc_ids: dict[str, str] = {}
+        for doc_id, (title, text) in corpus.items():
+            full = f"{title}\n{text}" if title else text
+            self._doc_ids.setdefault(fence(full)[:_KEY_CHARS], doc_id)
+        self._rng = random.Random(seed)
+        self._vocab: dict[str, int] = {}
+        self._words: list[str] = []
+
+    # -- reading a prompt ------------------------------------------------------------
+    def _grades(self, content: str) -> list[float]:
+        query = _QUERY.search(content)
+        qid = self._query_ids.get(query.group(1).strip()) if query else None
+        judged = self._qrels.get(qid or "", {})
+        grades = []
+        for passage in _PASSAGE.findall(content):
+            doc_id = self._doc_ids.get(" ".join(passage.split())[:_KEY_CHARS])
+            grades.append(judged.get(doc_id or "", 0) / self._max_grade)
+        return grades
+
+    def _noisy(self, grades: list[float]) -> list[float]:
+        count = len(grades)
+        return [g + self._rng.gauss(0, self.settings.score_noise)
+                + self.settings.position_bias * (1 - i / max(count - 1, 1))
+                for i, g in enumerate(grades)]
+
+    def _pick(self, scores: list[float]) -> int:
+        best = max(range(len(scores)), key=lambda i: scores[i])
+        if len(scores) > 1 and self._rng.random() < self.settings.flip_prob:
+            return self._rng.choice([i for i in range(len(scores)) if i != best])
+        return best
+
+    # -- answering ---------------------------------------------------------------------
+    async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
+        return [self._answer(r) for r in requests]
+
+    def _answer(self, request: ChatRequest) -> Completion:
+        content = request.messages[-1]["content"]
+        scores = self._noisy(self._grades(content))
+        logprobs: dict[str, float] = {}
+        if request.choice == ("yes", "no"):
+            p_yes = min(max(scores[0] if scores else 0.0, 0.01), 0.99)
+            text = "yes" if p_yes >= 0.5 else "no"
+            logprobs = {"yes": math.log(p_yes), "no": math.log(1 - p_yes)}
+        elif request.choice:
+            labels = list(request.choice)
+            chosen = self._pick(scores[:len(labels)])
+            text = labels[chosen]
+            weights = [math.exp(4 * s) for s in scores[:len(labels)]]
+            weights[chosen] = max(weights) * 1.5
+            total = sum(weights)
+            logprobs = {label: math.log(w / total)
+                        for label, w in zip(labels, weights, strict=False)}
+        elif request.json_schema is not None:
+            score = round(100 * min(max(scores[0] if scores else 0.0, 0.0), 1.0))
+            text = json.dumps({"reasoning": "simulated judgment", "score": score})
+        elif request.regex is not None and " > " in request.regex:
+            order = sorted(range(len(scores)), key=lambda i: -scores[i])
+            text = " > ".join(f"[{i + 1}]" for i in order)
+        elif request.regex is not None:
+            text = json.dumps({str(i + 1): round(10 * min(max(s, 0.0), 1.0))
+                               for i, s in enumerate(scores)})
+        else:
+            text = ""
+        positions = ({**logprobs, text: logprobs.get(text, 0.0)},) if logprobs else ()
+        return Completion(texts=(text,) * request.n, logprobs=(positions,) * request.n,
+                          prompt_tokens=len(content) // 4,
+                          completion_tokens=max(1, len(text) // 4) * request.n,
+                          finish_reasons=("stop",) * request.n)
+
+    # Whitespace "tokens", so document budgets behave like a real tokenizer's.
+    async def _tokenize(self, text: str) -> list[int]:
+        ids = []
+        for word in text.split():
+            if word not in self._vocab:
+                self._vocab[word] = len(self._words)
+                self._words.append(word)
+            ids.append(self._vocab[word])
+        return ids
+
+    async def _detokenize(self, token_ids: list[int]) -> str:
+        return " ".join(self._words[i] for i in token_ids)
