@@ -5,6 +5,7 @@ in-process engine is closed before the vLLM server starts."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _uses_engine(item):
             item.add_marker(pytest.mark.engine)
     items.sort(key=lambda item: (_uses_engine(item), _uses_server(item)))
+
+
+def finished_queries(state: Path) -> int:
+    """How many queries a batch job's state file holds as finished (0 before it exists)."""
+    try:
+        with sqlite3.connect(state) as db:
+            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 @pytest.fixture(scope="session")

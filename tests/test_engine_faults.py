@@ -2,8 +2,6 @@
 and restarted. The API key must never appear in any output."""
 
 import os
-import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -12,7 +10,7 @@ import pytest
 
 from rerankgraph.errors import EngineError
 from rerankgraph.serving.openai_http import OpenAIEngine
-from tests.conftest import DL19, TEST_API_KEY
+from tests.conftest import DL19, TEST_API_KEY, finished_queries
 
 
 def test_wrong_api_key_on_a_real_server(served_engine):
@@ -33,14 +31,6 @@ def _job(out, base_url):
             "--queries", "6", "--depth", "5", "--base-url", base_url, "--max-concurrency", "1"]
 
 
-def _finished(state):
-    try:
-        with sqlite3.connect(state) as db:
-            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_server_killed_mid_job_then_rerun_completes_only_what_is_missing(
         tmp_path, engine_pool, served_engine):
     env = {**os.environ, "RERANKGRAPH_API_KEY": TEST_API_KEY}
@@ -49,11 +39,11 @@ def test_server_killed_mid_job_then_rerun_completes_only_what_is_missing(
     job = subprocess.Popen(_job(out, served_engine.base_url), env=env, text=True,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
-    while _finished(state) < 1 and job.poll() is None and time.monotonic() < deadline:
+    while finished_queries(state) < 1 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     engine_pool.kill_server()
     _, stderr = job.communicate(timeout=300)
-    finished = _finished(state)
+    finished = finished_queries(state)
     try:
         assert job.returncode == 1, stderr
         assert 1 <= finished < 6

@@ -2,7 +2,6 @@
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from rerankgraph.jobs import run_job
 from rerankgraph.sdk import Reranker, make_request
 from rerankgraph.serving.base import Completion
 from rerankgraph.store import CachingEngine, JobStore
-from tests.conftest import DL19, TEST_API_KEY
+from tests.conftest import DL19, TEST_API_KEY, finished_queries
 from tests.fakes import ScriptedEngine
 
 YES = Completion(texts=("yes",), logprobs=(({"yes": -0.2, "no": -1.7},),), prompt_tokens=50,
@@ -83,14 +82,6 @@ def _batch_cmd(out, base_url, *extra):
             "--queries", "8", "--depth", "5", "--base-url", base_url, *extra]
 
 
-def _finished_count(state):
-    try:
-        with sqlite3.connect(state) as db:
-            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def test_kill_and_resume_gives_a_byte_identical_run(tmp_path, served_engine):
     env = {**os.environ, "RERANKGRAPH_API_KEY": TEST_API_KEY}
     # The reference: one uninterrupted job.
@@ -106,11 +97,11 @@ def test_kill_and_resume_gives_a_byte_identical_run(tmp_path, served_engine):
                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                            start_new_session=True)
     deadline = time.monotonic() + 240
-    while _finished_count(state) < 2 and job.poll() is None and time.monotonic() < deadline:
+    while finished_queries(state) < 2 and job.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(job.pid, signal.SIGKILL)
     job.wait()
-    stored = _finished_count(state)
+    stored = finished_queries(state)
     assert 2 <= stored < 8, "the job was not killed mid-way"
     assert not out.exists()
 

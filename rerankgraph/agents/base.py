@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -12,7 +12,7 @@ import jinja2
 
 from rerankgraph.errors import InputError
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
-from rerankgraph.types import Candidate, Judgment, ParseStatus
+from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 # Markup a document could use to close its own field or pose as another passage.
 _FENCE_MARKUP = re.compile(r"</?\s*(passage|query|document|doc|group|system|user|assistant)"
@@ -88,6 +88,21 @@ def judgment(agent: str, docs: Sequence[FittedDoc], completion: Completion, pars
                     prompt_tokens=completion.prompt_tokens,
                     completion_tokens=completion.completion_tokens,
                     truncated_docs=sum(d.truncated for d in docs), cached=completion.cached)
+
+
+async def judge_each(agent: str, engine: Engine, query: Query, candidates: Sequence[Candidate],
+                     max_doc_tokens: int, make_request: Callable[[str], ChatRequest],
+                     read: Callable[[Completion], tuple[float, ParseStatus, str]]
+                     ) -> list[Judgment]:
+    """One call per candidate, all sent to the engine in one batch; one judgment each
+    with the score `read` takes from the reply."""
+    docs = await fit_candidates(engine, candidates, max_doc_tokens, per_prompt=1)
+    completions = await engine.chat([make_request(doc.text) for doc in docs])
+    judgments = []
+    for doc, completion in zip(docs, completions, strict=True):
+        score, status, note = read(completion)
+        judgments.append(judgment(agent, [doc], completion, score, status, note))
+    return judgments
 
 
 def request(user_content: str, **sampling: object) -> ChatRequest:

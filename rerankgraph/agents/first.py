@@ -10,11 +10,11 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from rerankgraph.agents.base import fit_candidates, judgment, render, request
 from rerankgraph.agents.parsing import label_probabilities, read_label
-from rerankgraph.agents.windows import passage_budget, reorder
+from rerankgraph.agents.windows import WindowParams, passage_budget, reorder
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
@@ -22,19 +22,10 @@ LABELS = list(string.ascii_uppercase)
 MAX_TOP_LOGPROBS = 20  # vLLM's default cap on returned alternatives
 
 
-class FirstParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FirstParams(WindowParams):
+    """As listwise, but at most 20 passages: every label must fit in the top logprobs."""
 
-    window: int = Field(20, ge=2, le=20, description="passages per call (labels A-T)")
-    stride: int = Field(10, ge=1, description="how far the window moves up each step")
-    passes: int = Field(1, ge=1, le=5, description="bottom-to-top passes over the list")
-    max_doc_tokens: int = Field(160, ge=8, description="passage token budget (upper bound)")
-
-    @model_validator(mode="after")
-    def _stride_fits(self) -> FirstParams:
-        if self.stride > self.window:
-            raise ValueError(f"stride {self.stride} is larger than window {self.window}")
-        return self
+    window: int = Field(20, ge=2, le=MAX_TOP_LOGPROBS, description="passages per call (A-T)")
 
 
 class FirstAgent:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
 from rerankgraph.agents.base import fit_candidates, judgment, render, request
 from rerankgraph.agents.parsing import read_permutation
-from rerankgraph.agents.windows import passage_budget, reorder
+from rerankgraph.agents.windows import WindowParams, passage_budget, reorder
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query
 
@@ -20,20 +18,8 @@ def permutation_regex(size: int) -> str:
     return rf"\[[0-9]{{1,3}}\]( > \[[0-9]{{1,3}}\]){{{size - 1}}}"
 
 
-class ListwiseParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    window: int = Field(20, ge=2, le=100, description="passages per call")
-    stride: int = Field(10, ge=1, description="how far the window moves up each step")
-    passes: int = Field(1, ge=1, le=5, description="bottom-to-top passes over the list")
-    max_doc_tokens: int = Field(160, ge=8, description="passage token budget (upper bound)")
-
-    @model_validator(mode="after")
-    def _stride_fits(self) -> ListwiseParams:
-        if self.stride > self.window:
-            raise ValueError(f"stride {self.stride} is larger than window {self.window}; "
-                             "windows would skip passages")
-        return self
+class ListwiseParams(WindowParams):
+    """RankGPT's defaults: window 20, stride 10, one pass."""
 
 
 class ListwiseAgent:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import judge_each, render, request
 from rerankgraph.agents.parsing import read_yes_no
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query
@@ -34,13 +34,9 @@ class PointwiseAgent:
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
                     params: PointwiseParams) -> list[Judgment]:
         """One judgment per candidate; `parsed` is the score in [0, 1]."""
-        docs = await fit_candidates(engine, candidates, params.max_doc_tokens, per_prompt=1)
-        requests = [request(render(self.template, query=query.text, passage=doc.text),
-                            max_tokens=1, choice=("yes", "no"),
-                            top_logprobs=params.top_logprobs) for doc in docs]
-        completions = await engine.chat(requests)
-        judgments = []
-        for doc, completion in zip(docs, completions, strict=True):
-            score, status, note = read_yes_no(completion.text, completion.first_token_logprobs)
-            judgments.append(judgment(self.name, [doc], completion, score, status, note))
-        return judgments
+        return await judge_each(
+            self.name, engine, query, candidates, params.max_doc_tokens,
+            lambda passage: request(render(self.template, query=query.text, passage=passage),
+                                    max_tokens=1, choice=("yes", "no"),
+                                    top_logprobs=params.top_logprobs),
+            lambda reply: read_yes_no(reply.text, reply.first_token_logprobs))

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import judge_each, render, request
 from rerankgraph.agents.parsing import read_json, read_json_field_number
 from rerankgraph.serving.base import Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
@@ -67,14 +67,15 @@ class RubricAgent:
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
                     params: RubricParams) -> list[Judgment]:
         """One judgment per candidate; `parsed` is the score scaled to [0, 1]."""
-        docs = await fit_candidates(engine, candidates, params.max_doc_tokens, per_prompt=1)
-        requests = [request(render(self.template, query=query.text, passage=doc.text),
-                            max_tokens=params.max_reply_tokens, n=params.samples,
-                            temperature=params.temperature, seed=0 if params.samples > 1 else None,
-                            json_schema=RubricReply.model_json_schema()) for doc in docs]
-        completions = await engine.chat(requests)
-        judgments = []
-        for doc, completion in zip(docs, completions, strict=True):
-            score, status, note = read_rubric(completion)
-            judgments.append(judgment(self.name, [doc], completion, score / 100.0, status, note))
-        return judgments
+        def scaled(reply: Completion) -> tuple[float, ParseStatus, str]:
+            score, status, note = read_rubric(reply)
+            return score / 100.0, status, note
+
+        return await judge_each(
+            self.name, engine, query, candidates, params.max_doc_tokens,
+            lambda passage: request(
+                render(self.template, query=query.text, passage=passage),
+                max_tokens=params.max_reply_tokens, n=params.samples,
+                temperature=params.temperature, seed=0 if params.samples > 1 else None,
+                json_schema=RubricReply.model_json_schema()),
+            scaled)

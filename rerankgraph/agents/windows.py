@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
 from rerankgraph.agents.base import chat_messages, render
 from rerankgraph.errors import InputError
 from rerankgraph.serving.base import Engine
@@ -13,6 +15,24 @@ from rerankgraph.serving.base import Engine
 PER_PASSAGE_OVERHEAD = 12
 # Below this many tokens per passage a judge would see almost nothing.
 MIN_PASSAGE_TOKENS = 16
+
+
+class WindowParams(BaseModel):
+    """Parameters of every sliding-window judge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: int = Field(20, ge=2, le=100, description="passages per call")
+    stride: int = Field(10, ge=1, description="how far the window moves up each step")
+    passes: int = Field(1, ge=1, le=5, description="bottom-to-top passes over the list")
+    max_doc_tokens: int = Field(160, ge=8, description="passage token budget (upper bound)")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> WindowParams:
+        if self.stride > self.window:
+            raise ValueError(f"stride {self.stride} is larger than window {self.window}; "
+                             "windows would skip passages")
+        return self
 
 
 def sliding_windows(size: int, window: int, stride: int) -> list[tuple[int, int]]:
