@@ -305,7 +305,10 @@ def _quiet_vllm() -> None:
 def main() -> None:
     """Entry point: user errors print one line and exit 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns typer.Exit's code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except RerankgraphError as exc:
         err.print(f"error: {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)

@@ -14,12 +14,16 @@ from rerankgraph.serving.base import Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 NEUTRAL_SCORE = 50.0
+REASONING_CHARS = 160
+REPLY_REGEX = (r'\{"reasoning": "[^"\\\n]{1,' + str(REASONING_CHARS)
+               + r'}", "score": (100|[1-9]?[0-9])\}')
 
 
 class RubricReply(BaseModel):
-    """The reply schema handed to structured outputs, and its parser."""
+    """The reply's parser. The engine is constrained by REPLY_REGEX, the same shape as
+    compact JSON, so no reply tokens go to whitespace and none is cut off mid-way."""
 
-    reasoning: str = Field(max_length=240)
+    reasoning: str = Field(max_length=REASONING_CHARS)
     score: int = Field(ge=0, le=100)
 
 
@@ -77,5 +81,5 @@ class RubricAgent:
                 render(self.template, query=query.text, passage=passage),
                 max_tokens=params.max_reply_tokens, n=params.samples,
                 temperature=params.temperature, seed=0 if params.samples > 1 else None,
-                json_schema=RubricReply.model_json_schema()),
+                regex=REPLY_REGEX),
             scaled)

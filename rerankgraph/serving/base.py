@@ -80,6 +80,9 @@ class Engine(ABC):
     model_name: str
     max_model_len: int
     simulated: bool = False
+    # Send a batch's first request alone, then the rest: vLLM reuses cached prefix blocks
+    # only from earlier steps, so this lets the batch share its instructions and query.
+    prime_prefix: bool = True
 
     def __init__(self) -> None:
         self.stats = EngineStats()
@@ -118,7 +121,12 @@ class Engine(ABC):
         together. Raises EngineError once retries on a request run out."""
         if not requests:
             return []
-        completions = await self._on_home(self._chat(list(requests)))
+        batch = list(requests)
+        if self.prime_prefix and len(batch) > 2:
+            first = await self._on_home(self._chat(batch[:1]))
+            completions = first + await self._on_home(self._chat(batch[1:]))
+        else:
+            completions = await self._on_home(self._chat(batch))
         self.stats.requests += len(completions)
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)

@@ -41,6 +41,8 @@ def server_command(model: str, *, host: str, port: int, max_model_len: int,
             "--enable-prefix-caching", "--disable-uvicorn-access-log"]
     if settings["enforce_eager"]:
         argv.append("--enforce-eager")
+    if "block_size" in settings:
+        argv += ["--block-size", str(settings["block_size"])]
     if served_model_name:
         argv += ["--served-model-name", served_model_name]
     return argv + list(extra_args)

@@ -100,7 +100,7 @@ class SimulatedJudge(Engine):
             total = sum(weights)
             logprobs = {label: math.log(w / total)
                         for label, w in zip(labels, weights, strict=False)}
-        elif request.json_schema is not None:
+        elif request.json_schema is not None or '"reasoning"' in (request.regex or ""):
             score = round(100 * min(max(scores[0] if scores else 0.0, 0.0), 1.0))
             text = json.dumps({"reasoning": "simulated judgment", "score": score})
         elif request.regex is not None and " > " in request.regex:
