@@ -9,6 +9,7 @@ repairs/fallbacks per method into docs/benchmarks.md (section `methods`).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, write_section  # noqa: E402
+from common import DATA, DOC, write_section  # noqa: E402
 
 
 def main() -> None:
@@ -79,6 +80,11 @@ def main() -> None:
         lines.append(f"| {name} | {ndcg:.4f} | {calls:.1f} | {prompt:,.0f} | {completion:,.1f} "
                      f"| {wall:.1f} | {repaired} | {fallbacks} |")
     write_section("methods", "\n".join(lines))
+    # Machine-readable copy, read by bench/simulation.py to match noise to the real judge.
+    (DOC.parent / "methods.json").write_text(json.dumps(
+        {"queries": args.queries, "depth": args.depth,
+         "ndcg": {name: ndcg for name, ndcg, *_ in rows},
+         "calls_per_query": {name: calls for name, _, calls, *_ in rows}}, indent=1) + "\n")
     print("\n".join(lines))
 
 

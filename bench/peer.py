@@ -56,6 +56,7 @@ def main() -> None:
     from rerankgraph.jobs import run_job
     from rerankgraph.sdk import Reranker
     from rerankgraph.serving.model_store import pull_embedded_model
+    from rerankgraph.serving.platform import default_engine_settings
     from rerankgraph.serving.vllm_local import VllmEngine
 
     folder = DATA / "trec-dl19-passage"
@@ -88,7 +89,9 @@ def main() -> None:
                     "--model", model, "--data", str(folder), "--run", str(folder / "bm25.trec"),
                     "--queries", str(args.queries), "--depth", str(args.depth),
                     "--window", str(args.window), "--stride", str(args.stride),
-                    "--out", str(peer_run), "--stats", str(stats_path)], check=True)
+                    "--out", str(peer_run), "--stats", str(stats_path),
+                    "--block-size", str(default_engine_settings().get("block_size", 0))],
+                   check=True)
     stats = json.loads(stats_path.read_text())
     peer = {"wall": stats["wall_s"], "ndcg": evaluate_run(qrels, peer_run, ["nDCG@10"])["nDCG@10"],
             "calls": stats.get("llm_calls"), "prompt": stats.get("prompt_tokens"),
@@ -96,8 +99,9 @@ def main() -> None:
             "repairs": (stats.get("incomplete_replies") or 0) + (stats.get("unusable_replies") or 0)}
     lines = [f"DL19, first {args.queries} queries, BM25 top-{args.depth} ({docs} documents), "
              f"window {args.window}, stride {args.stride}, embedded judge, vLLM {stats.get('vllm')} "
-             "on CPU, float32, eager, prefix caching on for both (rank_llm forced to eager and "
-             f"float32 in the bench script), rank_llm {stats.get('rank_llm')} with its default "
+             "on CPU, float32, eager, prefix caching on and the same KV block size for both "
+             "(rank_llm forced to these in the bench script; it hard-codes enforce_eager=False "
+             "and has no dtype setting), rank_llm {stats.get('rank_llm')} with its default "
              "prompt template. Wall time excludes model load.\n",
              "| reranker | documents/s | wall s | nDCG@10 | LLM calls | prompt tokens | "
              "completion tokens | repaired replies |", "|---|---|---|---|---|---|---|---|"]

@@ -202,6 +202,8 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--window", type=int, default=20)
     parser.add_argument("--stride", type=int, default=10)
+    parser.add_argument("--block-size", type=int, default=0,
+                        help="vLLM KV block size (0: vLLM's default); the bench passes ours")
     parser.add_argument("--context-size", type=int, default=4096,
                         help="rank_llm's context_size, also vLLM's max_model_len")
     parser.add_argument("--template", choices=["rank_zephyr", "rank_gpt"], default="rank_zephyr",
@@ -253,7 +255,8 @@ def main() -> None:
     docs_reranked = sum(len(r.candidates) for r in requests)
 
     overrides = {"enforce_eager": True, "dtype": "float32",
-                 "max_model_len": args.context_size, "enable_prefix_caching": True}
+                 "max_model_len": args.context_size, "enable_prefix_caching": True,
+                 **({"block_size": args.block_size} if args.block_size else {})}
     engine_args = patch_vllm_llm(overrides)
     template = TEMPLATES / f"{args.template}_template.yaml"
     settings = {"window": args.window, "stride": args.stride, "context_size": args.context_size,

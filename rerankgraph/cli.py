@@ -121,14 +121,15 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
         if options["fresh"] and options["state"].exists():
             options["state"].unlink()
         store = JobStore(options["state"])
-        # Checked before the engine loads. Adding queries to a job is fine; changing
-        # what decides a query's ranking is not.
+        # Checked before the engine loads. Adding queries or toggling --strict is fine
+        # (a strict failure reruns from cached replies); changing what decides a
+        # query's ranking is not.
         store.check_fingerprint({
             "method": spec.name, "params": params.model_dump(mode="json"),
             "model": options["model"] or options["base_url"] or "embedded",
             "simulation": _simulation_label(options),
             "data": str(Path(data_dir).resolve()), "run": str(Path(run_path).resolve()),
-            "depth": options["depth"], "seed": options["seed"], "strict": options["strict"]})
+            "depth": options["depth"], "seed": options["seed"]})
     _quiet_vllm()
     err.print(f"loading engine ({options['base_url'] or options['model'] or 'embedded judge'})"
               " ...", highlight=False)

@@ -114,14 +114,15 @@ class Reranker:
     def rerank(self, query: str | Query, docs: Sequence[DocLike], query_id: str = "q0"
                ) -> RerankResult:
         """Reranks docs for one query. Bad input raises InputError; an engine failure
-        raises EngineError (use rerank_batch to get failures as results)."""
+        raises EngineError, a strict-mode violation StrictModeError (rerank_batch returns
+        both as results with `error` set instead)."""
         return asyncio.run(self.arerank(query, docs, query_id))
 
     async def arerank(self, query: str | Query, docs: Sequence[DocLike],
                       query_id: str = "q0") -> RerankResult:
         result = await self._run(make_request(query, docs, query_id), self.context())
         if result.error is not None:
-            raise EngineError(result.error)
+            raise (StrictModeError if result.error_kind == "strict" else EngineError)(result.error)
         return result
 
     def rerank_batch(self, requests: Iterable[RequestLike],
@@ -153,14 +154,16 @@ class Reranker:
                 {"query": request.query, "candidates": list(request.candidates)},
                 context=context, config={"recursion_limit": 10_000})
         except EngineError as exc:
-            return RerankResult(query_id=request.query.id, error=str(exc))
+            return RerankResult(query_id=request.query.id, error=str(exc), error_kind="engine")
         judgments = state.get("judgments", [])
         provenance = summarize(self.spec.name, context.engine.model_name, judgments,
                                time.perf_counter() - started, context.engine.simulated)
         if self.strict and (provenance.repaired or provenance.fallbacks):
-            raise StrictModeError(
-                f"query {request.query.id!r}: {provenance.repaired} repaired and "
-                f"{provenance.fallbacks} fallback replies under strict mode")
+            # A failed query, not a crash: the rest of a batch goes on.
+            return RerankResult(
+                query_id=request.query.id, provenance=provenance, error_kind="strict",
+                error=f"{provenance.repaired} repaired and {provenance.fallbacks} fallback "
+                      "replies under --strict")
         ranking: list[ScoredDoc] = state["ranking"]
         return RerankResult(query_id=request.query.id, ranking=tuple(ranking),
                             provenance=provenance)

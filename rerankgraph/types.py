@@ -141,6 +141,7 @@ class RerankResult(_Record):
     ranking: tuple[ScoredDoc, ...] = ()
     provenance: Provenance | None = None
     error: str | None = None
+    error_kind: str | None = None  # "engine" or "strict" when error is set
 
     @property
     def ok(self) -> bool:

@@ -75,3 +75,19 @@ def test_rerank_then_eval_end_to_end(tmp_path, served_engine):
     assert evaluated.returncode == 0, evaluated.stderr
     rows = [line for line in evaluated.stdout.splitlines() if "trec" in line]
     assert len(rows) == 2 and all("0." in row for row in rows)
+
+
+def test_simulated_batch_is_labelled_everywhere(tmp_path):
+    out = tmp_path / "sim.trec"
+    done = run_cli("batch", "--method", "listwise", "--data", DL19, "--run", DL19 / "bm25.trec",
+                   "--out", out, "--queries", "3", "--depth", "20", "--simulate", DL19 / "qrels.tsv",
+                   "--sim-noise", "0.1")
+    assert done.returncode == 0, done.stderr
+    assert "SIMULATED JUDGE" in done.stderr
+    assert all(line.endswith("rerankgraph-listwise-SIMULATED") for line in out.read_text().splitlines())
+    provenance = out.with_name(out.name + ".provenance.jsonl").read_text().splitlines()
+    assert len(provenance) == 3 and all('"simulated":true' in line for line in provenance)
+    assert all('"model":"SIMULATED(noise=0.1' in line for line in provenance)
+    evaluated = run_cli("eval", "--qrels", DL19 / "qrels.tsv", out, "--measure", "nDCG@10")
+    # Answers come from the qrels, so the simulated ranking beats BM25 on these queries.
+    assert float(evaluated.stdout.split("│")[-2]) > 0.7

@@ -34,7 +34,7 @@ def test_rubric_malformed_replies_never_crash_the_batch():
 
 def test_strict_mode_turns_fallbacks_into_errors():
     engine = ScriptedEngine(["nonsense"])
-    with pytest.raises(StrictModeError, match="4 fallback replies under strict mode"):
+    with pytest.raises(StrictModeError, match="4 fallback replies under --strict"):
         Reranker("pointwise", engine=engine, strict=True).rerank("q", DOCS)
 
 
@@ -99,3 +99,13 @@ def test_setwise_and_pairwise_fall_back_without_crashing():
         result = Reranker(method, engine=engine, params={"k": 3}).rerank("q", DOCS)
         assert result.doc_ids == ["d0", "d1", "d2", "d3"]  # prior order kept
         assert result.provenance.fallbacks == result.provenance.llm_calls > 0
+
+
+def test_strict_mode_fails_only_the_offending_query_in_a_batch():
+    yes = Completion(texts=("yes",), logprobs=(({"yes": -0.1, "no": -2.0},),))
+    engine = ScriptedEngine([lambda r: "garbage" if "bad query" in r.messages[1]["content"] else yes])
+    results = Reranker("pointwise", engine=engine, strict=True).rerank_batch(
+        [("good query", ["a", "b"]), ("bad query", ["a", "b"])])
+    assert results[0].ok and not results[1].ok
+    assert results[1].error_kind == "strict" and "2 fallback replies under --strict" in results[1].error
+    assert results[1].provenance.fallbacks == 2  # what was judged is kept

@@ -1,0 +1,96 @@
+"""Simulated judge against the real one, and algorithm curves at full scale.
+
+    python bench/simulation.py
+
+1. On the same DL19 queries and depth as bench/methods.py (read from docs/methods.json),
+   nDCG@10 of each method under the simulated judge at several noise levels, next to the
+   real embedded judge's figure, and the noise level that matches it best.
+2. Calls against nDCG@10 on all 43 DL19 queries at top-100 for setwise and pairwise
+   (k = 5, 10, 20) and groupwise (rounds = 1, 2, 4, 6), at one noise level: the kind of
+   study the 135M model would take hours for.
+Everything here is a SIMULATION from qrels. Writes docs/benchmarks.md section `simulation`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DATA, DOC, write_section  # noqa: E402
+
+NOISES = (0.0, 0.25, 0.5, 1.0)
+
+
+def main() -> None:
+    from rerankgraph.data import (
+        build_job,
+        load_beir,
+        read_qrels,
+        read_trec_run,
+        run_lines,
+        write_trec_run,
+    )
+    from rerankgraph.evaluation import evaluate_run
+    from rerankgraph.registry import list_methods
+    from rerankgraph.sdk import Reranker
+    from rerankgraph.serving.simulated import SimulatedJudge, SimulationSettings
+
+    folder = DATA / "trec-dl19-passage"
+    data, first_stage = load_beir(folder), read_trec_run(folder / "bm25.trec")
+    qrels_path = folder / "qrels.tsv"
+    qrels = read_qrels(qrels_path)
+    real = json.loads((DOC.parent / "methods.json").read_text())
+    out = Path(tempfile.mkdtemp(prefix="rerankgraph-sim-"))
+
+    def ndcg_and_calls(method, params, settings, requests):
+        judge = SimulatedJudge(qrels, data.queries, data.corpus, settings, seed=7)
+        results = Reranker(method, engine=judge, params=params).rerank_batch(requests)
+        path = out / f"{method}.trec"
+        write_trec_run(path, {r.query_id: run_lines(r, first_stage[r.query_id], "sim")
+                              for r in results})
+        calls = sum(r.provenance.llm_calls for r in results) / len(results)
+        return evaluate_run(qrels_path, path, ["nDCG@10"])["nDCG@10"], calls
+
+    small = build_job(data, first_stage, depth=real["depth"], queries=real["queries"]).requests
+    lines = [f"**SIMULATION** from DL19 qrels (not a model). Part 1: the {real['queries']} "
+             f"queries at top-{real['depth']} of the method table; noise = std-dev of Gaussian "
+             "noise on relevance scaled to [0, 1], with comparison flips at half that rate and "
+             "a 0.05 first-position bias.\n",
+             "| method | real judge nDCG@10 | " + " | ".join(f"sim noise {n:g}" for n in NOISES)
+             + " | closest noise |", "|---|---|" + "---|" * len(NOISES) + "---|"]
+    for spec in list_methods():
+        scores = []
+        for noise in NOISES:
+            settings = SimulationSettings(score_noise=noise, flip_prob=noise / 2,
+                                          position_bias=0.05)
+            scores.append(ndcg_and_calls(spec.name, {}, settings, small)[0])
+        target = real["ndcg"].get(spec.name)
+        closest = (min(range(len(NOISES)), key=lambda i: abs(scores[i] - target))
+                   if target is not None else None)
+        lines.append(f"| {spec.name} | {target:.4f} | " if target is not None else
+                     f"| {spec.name} | n/a | ")
+        lines[-1] += " | ".join(f"{s:.4f}" for s in scores)
+        lines[-1] += f" | {NOISES[closest]:g} |" if closest is not None else " | n/a |"
+        print(lines[-1], flush=True)
+
+    full = build_job(data, first_stage, depth=100).requests
+    settings = SimulationSettings(score_noise=0.25, flip_prob=0.1, position_bias=0.05)
+    lines += ["", f"Part 2: all {len(full)} DL19 queries, BM25 top-100, simulated noise 0.25, "
+              "flips 0.1, position bias 0.05.\n", "| method | setting | LLM calls/query | "
+              "nDCG@10 |", "|---|---|---|---|"]
+    sweeps = [("setwise", "k", [5, 10, 20]), ("pairwise", "k", [5, 10, 20]),
+              ("groupwise", "rounds", [1, 2, 4, 6]), ("listwise", "passes", [1, 2])]
+    for method, name, values in sweeps:
+        for value in values:
+            ndcg, calls = ndcg_and_calls(method, {name: value}, settings, full)
+            lines.append(f"| {method} | {name}={value} | {calls:.1f} | {ndcg:.4f} |")
+            print(lines[-1], flush=True)
+    write_section("simulation", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
