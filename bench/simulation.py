@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DATA, DOC, write_section  # noqa: E402
 
-NOISES = (0.0, 0.25, 0.5, 1.0)
+NOISES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def main() -> None:
