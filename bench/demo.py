@@ -24,7 +24,14 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
+    from rerankgraph.data import (
+        build_job,
+        first_stage_lines,
+        load_beir,
+        read_trec_run,
+        run_lines,
+        write_trec_run,
+    )
     from rerankgraph.evaluation import evaluate_run
     from rerankgraph.sdk import Reranker
 
@@ -44,8 +51,7 @@ def main() -> None:
     out_dir = Path(tempfile.mkdtemp(prefix="rerankgraph-demo-"))
     bm25_path, reranked_path = out_dir / "bm25.trec", out_dir / f"{args.method}.trec"
     qids = [r.query.id for r in job.requests]
-    write_trec_run(bm25_path, {q: [f"{q} Q0 {e.doc_id} {e.rank} {e.score} bm25"
-                                   for e in first_stage[q]] for q in qids})
+    write_trec_run(bm25_path, {q: first_stage_lines(q, first_stage[q], "bm25") for q in qids})
     write_trec_run(reranked_path, {r.query_id: run_lines(r, first_stage[r.query_id], args.method)
                                    for r in results})
     qrels = args.data / "qrels.tsv"

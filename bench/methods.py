@@ -30,7 +30,14 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
+    from rerankgraph.data import (
+        build_job,
+        first_stage_lines,
+        load_beir,
+        read_trec_run,
+        run_lines,
+        write_trec_run,
+    )
     from rerankgraph.evaluation import evaluate_run
     from rerankgraph.registry import list_methods
     from rerankgraph.sdk import Reranker
@@ -44,8 +51,7 @@ def main() -> None:
     out = Path(tempfile.mkdtemp(prefix="rerankgraph-methods-"))
     qrels = args.data / "qrels.tsv"
     bm25 = out / "bm25.trec"
-    write_trec_run(bm25, {q: [f"{q} Q0 {e.doc_id} {e.rank} {e.score} bm25" for e in first_stage[q]]
-                          for q in qids})
+    write_trec_run(bm25, {q: first_stage_lines(q, first_stage[q], "bm25") for q in qids})
     rows = [("bm25 (first stage)", evaluate_run(qrels, bm25, ["nDCG@10"])["nDCG@10"],
              0, 0, 0, 0.0, 0, 0)]
     engine = VllmEngine(str(pull_embedded_model()))

@@ -208,6 +208,11 @@ def run_lines(result: RerankResult, entries: Iterable[RunEntry], tag: str) -> li
             for rank, doc_id in enumerate(ordered, start=1)]
 
 
+def first_stage_lines(query_id: str, entries: Iterable[RunEntry], tag: str) -> list[str]:
+    """TREC lines of a query's first-stage entries as they are (to evaluate a subset)."""
+    return [f"{query_id} Q0 {e.doc_id} {e.rank} {e.score} {tag}" for e in entries]
+
+
 def write_trec_run(path: str | Path, lines_by_query: dict[str, list[str]]) -> None:
     """Writes the run atomically (temp file, then rename), queries in sorted order."""
     target = Path(path)
