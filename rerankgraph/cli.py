@@ -79,6 +79,8 @@ def batch(
         help="SQLite job state and reply cache (default: OUT.state.sqlite)")] = None,
     fresh: Annotated[bool, typer.Option(help="discard the state file and start over")] = False,
     max_concurrency: Annotated[int, typer.Option(help="engine requests in flight at most")] = 64,
+    backend: Annotated[str, typer.Option(
+        help="vllm (in-process or --base-url) or ray (Ray Data; pointwise and rubric)")] = "vllm",
     simulate: Annotated[Path | None, typer.Option(
         help="SIMULATION: answer from these qrels instead of a model")] = None,
     sim_noise: Annotated[float, typer.Option(help="simulation: score noise std-dev")] = 0.0,
@@ -97,8 +99,7 @@ def batch(
 def _run_command(options: dict[str, Any], durable: bool) -> None:
     from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
     from rerankgraph.registry import get_method
-    from rerankgraph.sdk import Reranker, build_engine
-    from rerankgraph.store import CachingEngine, JobStore, iter_jsonl
+    from rerankgraph.store import JobStore, iter_jsonl
 
     spec = get_method(options["method"])
     params = spec.make_params(parse_params(options["param"] or []))
@@ -133,22 +134,15 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
     _quiet_vllm()
     err.print(f"loading engine ({options['base_url'] or options['model'] or 'embedded judge'})"
               " ...", highlight=False)
-    if options.get("simulate"):
-        engine = _simulated_engine(options, dataset)
+    if options.get("backend", "vllm") not in ("vllm", "ray"):
+        raise RerankgraphError(f"--backend {options['backend']!r}: use vllm or ray")
+    if options.get("backend") == "ray":
+        report = _run_on_ray_data(spec.name, params, options, job.requests, store)
+        simulated = False
     else:
-        engine = build_engine(options["model"], options["base_url"], options["api_key"],
-                              options.get("max_concurrency", 64), {})
-    try:
-        if store is not None:
-            engine = CachingEngine(engine, store)
-        reranker = Reranker(spec.name, engine=engine, params=params, strict=options["strict"],
-                            seed=options["seed"])
-        report = _run_with_progress(reranker, job.requests, store, durable)
-    finally:
-        engine.close()
-        if isinstance(engine, CachingEngine):
-            engine.inner.close()
-    tag = f"rerankgraph-{spec.name}" + ("-SIMULATED" if engine.simulated else "")
+        report, simulated = _run_on_engine(spec.name, params, options, dataset, job.requests,
+                                           store, durable)
+    tag = f"rerankgraph-{spec.name}" + ("-SIMULATED" if simulated else "")
     write_trec_run(out_path, {r.query_id: run_lines(r, first_stage[r.query_id], tag)
                               for r in report.results if r.ok})
     if options["provenance"] is not None:
@@ -164,6 +158,53 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
                   f"are not in {out_path}. Rerun the same command to retry them.",
                   highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _run_on_engine(method: str, params: Any, options: dict[str, Any], dataset: Any,
+                   requests: list[Any], store: Any, durable: bool) -> tuple[Any, bool]:
+    from rerankgraph.sdk import Reranker, build_engine
+    from rerankgraph.store import CachingEngine
+
+    if options.get("simulate"):
+        engine = _simulated_engine(options, dataset)
+    else:
+        engine = build_engine(options["model"], options["base_url"], options["api_key"],
+                              options.get("max_concurrency", 64), {})
+    try:
+        if store is not None:
+            engine = CachingEngine(engine, store)
+        reranker = Reranker(method, engine=engine, params=params, strict=options["strict"],
+                            seed=options["seed"])
+        report = _run_with_progress(reranker, requests, store, durable)
+    finally:
+        engine.close()
+        if isinstance(engine, CachingEngine):
+            engine.inner.close()
+    return report, engine.simulated
+
+
+def _run_on_ray_data(method: str, params: Any, options: dict[str, Any], requests: list[Any],
+                     store: Any) -> Any:
+    """Ray Data backend: the not-yet-finished queries go through one pipeline."""
+    from rerankgraph.jobs import JobReport
+    from rerankgraph.serving.model_store import resolve_model
+    from rerankgraph.serving.ray_data import rerank_with_ray_data
+
+    if store is None:
+        raise RerankgraphError("--backend ray is for `rerankgraph batch`")
+    if options.get("base_url") or options.get("simulate"):
+        raise RerankgraphError("--backend ray runs its own vLLM replicas; drop --base-url "
+                               "and --simulate")
+    done = store.finished() if store is not None else {}
+    todo = [r for r in requests if r.query.id not in done]
+    started = time.perf_counter()
+    fresh = rerank_with_ray_data(method, todo, resolve_model(options["model"]),
+                                 params.model_dump()) if todo else []
+    for result in fresh:
+        store.save_result(result)  # one pipeline: all its queries finish together
+    resumed = [done[r.query.id] for r in requests if r.query.id in done]
+    return JobReport(results=sorted([*resumed, *fresh], key=lambda r: r.query_id),
+                     resumed=len(resumed), wall_time_s=time.perf_counter() - started)
 
 
 def _simulation_label(options: dict[str, Any]) -> str | None:

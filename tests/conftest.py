@@ -72,6 +72,7 @@ class EnginePool:
     def close(self) -> None:
         if self.local is not None:
             self.local.close()
+            self.local = None
         self._close_served()
 
 
@@ -115,7 +116,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _uses_engine(item):
             item.add_marker(pytest.mark.engine)
-    items.sort(key=lambda item: (_uses_engine(item), _uses_server(item)))
+    # Ray Data starts engines of its own, so its tests come after every pooled engine.
+    items.sort(key=lambda item: (_uses_engine(item), _uses_server(item),
+                                 "test_ray_data" in item.nodeid))
 
 
 def finished_queries(state: Path) -> int:

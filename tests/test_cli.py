@@ -91,3 +91,14 @@ def test_simulated_batch_is_labelled_everywhere(tmp_path):
     evaluated = run_cli("eval", "--qrels", DL19 / "qrels.tsv", out, "--measure", "nDCG@10")
     # Answers come from the qrels, so the simulated ranking beats BM25 on these queries.
     assert float(evaluated.stdout.split("│")[-2]) > 0.7
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--backend", "spark"], "--backend 'spark': use vllm or ray"),
+    (["--backend", "ray", "--method", "listwise"], "'listwise' needs replies between its calls"),
+    (["--backend", "ray", "--base-url", "http://127.0.0.1:9"], "drop --base-url"),
+])
+def test_batch_backend_errors(tmp_path, args, message):
+    done = run_cli("batch", "--data", DL19, "--run", DL19 / "bm25.trec", "--out", tmp_path / "o.trec",
+                   "--queries", "1", "--depth", "3", *args)
+    assert done.returncode == 2 and message in done.stderr, done.stderr

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rerankgraph.agents.base import judge_each, render, request
 from rerankgraph.agents.parsing import read_yes_no
-from rerankgraph.serving.base import Engine
-from rerankgraph.types import Candidate, Judgment, Query
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 
 class PointwiseParams(BaseModel):
@@ -34,9 +34,15 @@ class PointwiseAgent:
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
                     params: PointwiseParams) -> list[Judgment]:
         """One judgment per candidate; `parsed` is the score in [0, 1]."""
-        return await judge_each(
-            self.name, engine, query, candidates, params.max_doc_tokens,
-            lambda passage: request(render(self.template, query=query.text, passage=passage),
-                                    max_tokens=1, choice=("yes", "no"),
-                                    top_logprobs=params.top_logprobs),
-            lambda reply: read_yes_no(reply.text, reply.first_token_logprobs))
+        return await judge_each(self.name, engine, query, candidates, params.max_doc_tokens,
+                                lambda passage: self.chat_request(query.text, passage, params),
+                                self.read)
+
+    def chat_request(self, query: str, passage: str, params: PointwiseParams) -> ChatRequest:
+        """The call for one (already fitted) passage."""
+        return request(render(self.template, query=query, passage=passage), max_tokens=1,
+                       choice=("yes", "no"), top_logprobs=params.top_logprobs)
+
+    @staticmethod
+    def read(reply: Completion) -> tuple[float, ParseStatus, str]:
+        return read_yes_no(reply.text, reply.first_token_logprobs)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rerankgraph.agents.base import judge_each, render, request
 from rerankgraph.agents.parsing import read_json, read_json_field_number
-from rerankgraph.serving.base import Completion, Engine
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 NEUTRAL_SCORE = 50.0
@@ -71,15 +71,19 @@ class RubricAgent:
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
                     params: RubricParams) -> list[Judgment]:
         """One judgment per candidate; `parsed` is the score scaled to [0, 1]."""
-        def scaled(reply: Completion) -> tuple[float, ParseStatus, str]:
-            score, status, note = read_rubric(reply)
-            return score / 100.0, status, note
+        return await judge_each(self.name, engine, query, candidates, params.max_doc_tokens,
+                                lambda passage: self.chat_request(query.text, passage, params),
+                                self.read)
 
-        return await judge_each(
-            self.name, engine, query, candidates, params.max_doc_tokens,
-            lambda passage: request(
-                render(self.template, query=query.text, passage=passage),
-                max_tokens=params.max_reply_tokens, n=params.samples,
-                temperature=params.temperature, seed=0 if params.samples > 1 else None,
-                regex=REPLY_REGEX),
-            scaled)
+    def chat_request(self, query: str, passage: str, params: RubricParams) -> ChatRequest:
+        """The call for one (already fitted) passage."""
+        return request(render(self.template, query=query, passage=passage),
+                       max_tokens=params.max_reply_tokens, n=params.samples,
+                       temperature=params.temperature, seed=0 if params.samples > 1 else None,
+                       regex=REPLY_REGEX)
+
+    @staticmethod
+    def read(reply: Completion) -> tuple[float, ParseStatus, str]:
+        """The mean score scaled to [0, 1]."""
+        score, status, note = read_rubric(reply)
+        return score / 100.0, status, note
