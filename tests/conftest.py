@@ -108,7 +108,7 @@ def _uses_server(item: pytest.Item) -> bool:
 
 def _uses_engine(item: pytest.Item) -> bool:
     names = set(getattr(item, "fixturenames", ()))
-    return bool(names & {"local_engine", "served_engine", "any_engine"})
+    return bool(names & {"local_engine", "served_engine", "any_engine", "engine_pool"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -117,8 +117,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _uses_engine(item):
             item.add_marker(pytest.mark.engine)
     # Ray Data starts engines of its own, so its tests come after every pooled engine.
-    items.sort(key=lambda item: (_uses_engine(item), _uses_server(item),
-                                 "test_ray_data" in item.nodeid))
+    items.sort(key=lambda item: (_uses_engine(item), "test_ray_data" in item.nodeid,
+                                 _uses_server(item)))
 
 
 def finished_queries(state: Path) -> int:

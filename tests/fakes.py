@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rerankgraph.errors import EngineError
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 
 Reply = str | Completion | Exception | Callable[[ChatRequest], "str | Completion"]
@@ -43,6 +42,3 @@ class ScriptedEngine(Engine):
     async def _detokenize(self, token_ids: list[int]) -> str:
         return "".join(chr(t) for t in token_ids)
 
-
-def engine_down(message: str = "http://127.0.0.1:9 is unreachable") -> EngineError:
-    return EngineError(message)

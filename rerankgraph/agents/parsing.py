@@ -3,10 +3,9 @@ so that every repair and fallback is counted instead of hidden."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -95,13 +94,6 @@ def read_json_field_number(text: str, field: str) -> float | None:
     """A number written after `"field":`, for replies cut off before the JSON closed."""
     match = re.search(rf'"{re.escape(field)}"\s*:\s*"?(-?\d+(?:\.\d+)?)', text)
     return float(match.group(1)) if match else None
-
-
-def loads_lenient(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return None
 
 
 def _first_error(exc: ValidationError) -> str:

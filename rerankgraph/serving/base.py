@@ -11,7 +11,7 @@ import asyncio
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -71,7 +71,6 @@ class EngineStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
 
 
 class Engine(ABC):
