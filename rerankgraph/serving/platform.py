@@ -38,7 +38,7 @@ def default_engine_settings() -> dict[str, object]:
     """On CPU: float32 (bf16 is emulated on AVX2 and ran 7x slower), eager (torch.compile
     added minutes to every load) and 32-token KV blocks. vLLM's CPU default of 128 is
     longer than a judge prompt's shared instructions and query, so nothing was shared;
-    32 made 200 pointwise prompts 1.8x faster (docs/benchmarks.md)."""
+    32 made 200 pointwise prompts 1.7x faster (docs/benchmarks.md)."""
     if is_cpu_build():
         return {"dtype": "float32", "enforce_eager": True, "block_size": 32}
     return {"dtype": "auto", "enforce_eager": False}
