@@ -9,10 +9,20 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("RERANKGRAPH_DATA", ROOT.parent / "shared" / "data"))
 DOC = ROOT / "docs" / "benchmarks.md"
+DL19 = DATA / "trec-dl19-passage"
+
+
+def load_job(folder: Path, queries: int | None, depth: int) -> tuple[Any, Any]:
+    """The first `queries` queries of the folder's BM25 run at `depth`, and that run."""
+    from rerankgraph.data import build_job, load_beir, read_trec_run
+
+    first_stage = read_trec_run(folder / "bm25.trec")
+    return build_job(load_beir(folder), first_stage, depth=depth, queries=queries), first_stage
 
 
 def machine() -> str:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-DL19 = Path(__file__).resolve().parents[2] / "shared" / "data" / "trec-dl19-passage"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import DL19, load_job  # noqa: E402
 
 
 def main() -> None:
@@ -25,10 +28,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
     from rerankgraph.data import (
-        build_job,
         first_stage_lines,
-        load_beir,
-        read_trec_run,
         run_lines,
         write_trec_run,
     )
@@ -36,8 +36,7 @@ def main() -> None:
     from rerankgraph.sdk import Reranker
 
     started = time.perf_counter()
-    data, first_stage = load_beir(args.data), read_trec_run(args.data / "bm25.trec")
-    job = build_job(data, first_stage, depth=args.depth, queries=args.queries)
+    job, first_stage = load_job(args.data, args.queries, args.depth)
     with Reranker(args.method) as reranker:
         load_started = time.perf_counter()
         engine = reranker.engine

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, write_section  # noqa: E402
+from common import DL19, load_job, write_section  # noqa: E402
 
 
 def main() -> None:
@@ -31,16 +31,13 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    from rerankgraph.data import build_job, load_beir, read_trec_run
     from rerankgraph.jobs import run_job
     from rerankgraph.sdk import Reranker
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.platform import default_engine_settings
     from rerankgraph.serving.vllm_local import DEFAULT_MAX_MODEL_LEN, VllmEngine
 
-    folder = DATA / "trec-dl19-passage"
-    job = build_job(load_beir(folder), read_trec_run(folder / "bm25.trec"), depth=args.depth,
-                    queries=args.queries)
+    job, _ = load_job(DL19, args.queries, args.depth)
     model = str(pull_embedded_model())
     rows = []
     for name in args.methods.split(","):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, write_section  # noqa: E402
+from common import DL19, load_job, write_section  # noqa: E402
 
 
 def main() -> None:
@@ -28,15 +28,12 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    from rerankgraph.data import build_job, load_beir, read_trec_run
     from rerankgraph.jobs import run_job
     from rerankgraph.sdk import Reranker
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.vllm_local import VllmEngine
 
-    folder = DATA / "trec-dl19-passage"
-    job = build_job(load_beir(folder), read_trec_run(folder / "bm25.trec"), depth=args.depth,
-                    queries=args.queries)
+    job, _ = load_job(DL19, args.queries, args.depth)
     sizes = [int(s) for s in args.block_sizes.split(",")]
     settings = [(size, True) for size in sizes] + [(sizes[-1], False)]
     lines = [f"`{args.method}`, DL19 first {args.queries} queries, BM25 top-{args.depth}, a "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DATA, DOC, write_section  # noqa: E402
+from common import DL19, DOC, load_job, write_section  # noqa: E402
 
 
 def main() -> None:
@@ -26,15 +26,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--methods", default="")
-    parser.add_argument("--data", type=Path, default=DATA / "trec-dl19-passage")
+    parser.add_argument("--data", type=Path, default=DL19)
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
     from rerankgraph.data import (
-        build_job,
         first_stage_lines,
-        load_beir,
-        read_trec_run,
         run_lines,
         write_trec_run,
     )
@@ -45,8 +42,7 @@ def main() -> None:
     from rerankgraph.serving.vllm_local import VllmEngine
 
     names = args.methods.split(",") if args.methods else [m.name for m in list_methods()]
-    data, first_stage = load_beir(args.data), read_trec_run(args.data / "bm25.trec")
-    job = build_job(data, first_stage, depth=args.depth, queries=args.queries)
+    job, first_stage = load_job(args.data, args.queries, args.depth)
     qids = [r.query.id for r in job.requests]
     out = Path(tempfile.mkdtemp(prefix="rerankgraph-methods-"))
     qrels = args.data / "qrels.tsv"
