@@ -1,0 +1,1 @@
+"""First stages behind one protocol: run file, BM25, dense, hybrid."""
