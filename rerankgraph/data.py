@@ -46,7 +46,9 @@ def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
     yield from enumerate(text.splitlines(), start=1)
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+def read_jsonl_records(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line; a bad line raises InputError
+    naming the file and line."""
     for number, line in _read_lines(path):
         if not line.strip():
             continue
@@ -77,13 +79,13 @@ def load_beir(folder: str | Path) -> BeirFolder:
         if file.stat().st_size == 0:
             raise InputError(f"{file} is empty")
     corpus: dict[str, tuple[str, str]] = {}
-    for number, record in _read_jsonl(path / "corpus.jsonl", ("_id", "text")):
+    for number, record in read_jsonl_records(path / "corpus.jsonl", ("_id", "text")):
         doc_id = str(record["_id"])
         if doc_id in corpus:
             raise InputError(f"{path / 'corpus.jsonl'}:{number}: duplicate _id {doc_id!r}")
         corpus[doc_id] = (str(record.get("title") or ""), str(record["text"] or ""))
     queries: dict[str, str] = {}
-    for _, record in _read_jsonl(path / "queries.jsonl", ("_id", "text")):
+    for _, record in read_jsonl_records(path / "queries.jsonl", ("_id", "text")):
         queries[str(record["_id"])] = str(record["text"] or "")
     if not corpus:
         raise InputError(f"{path / 'corpus.jsonl'} holds no documents")
