@@ -98,8 +98,8 @@ def batch(
 
 def _run_command(options: dict[str, Any], durable: bool) -> None:
     from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
+    from rerankgraph.jobs.store import JobStore, iter_jsonl
     from rerankgraph.registry import get_method
-    from rerankgraph.store import JobStore, iter_jsonl
 
     spec = get_method(options["method"])
     params = spec.make_params(parse_params(options["param"] or []))
@@ -162,8 +162,8 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
 
 def _run_on_engine(method: str, params: Any, options: dict[str, Any], dataset: Any,
                    requests: list[Any], store: Any, durable: bool) -> tuple[Any, bool]:
+    from rerankgraph.jobs.store import CachingEngine
     from rerankgraph.sdk import Reranker, build_engine
-    from rerankgraph.store import CachingEngine
 
     if options.get("simulate"):
         engine = _simulated_engine(options, dataset)
@@ -186,9 +186,9 @@ def _run_on_engine(method: str, params: Any, options: dict[str, Any], dataset: A
 def _run_on_ray_data(method: str, params: Any, options: dict[str, Any], requests: list[Any],
                      store: Any) -> Any:
     """Ray Data backend: the not-yet-finished queries go through one pipeline."""
-    from rerankgraph.jobs import JobReport
+    from rerankgraph.jobs.ray import rerank_with_ray_data
+    from rerankgraph.jobs.runner import JobReport
     from rerankgraph.serving.model_store import resolve_model
-    from rerankgraph.serving.ray_data import rerank_with_ray_data
 
     if store is None:
         raise RerankgraphError("--backend ray is for `rerankgraph batch`")
@@ -227,7 +227,7 @@ def _simulated_engine(options: dict[str, Any], dataset: Any) -> Any:
 
 
 def _run_with_progress(reranker: Any, requests: list[Any], store: Any, durable: bool) -> Any:
-    from rerankgraph.jobs import run_job
+    from rerankgraph.jobs.runner import run_job
 
     started = time.perf_counter()
     engine = reranker.engine

@@ -117,7 +117,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if _uses_engine(item):
             item.add_marker(pytest.mark.engine)
     # Ray Data starts engines of its own, so its tests come after every pooled engine.
-    items.sort(key=lambda item: (_uses_engine(item), "test_ray_data" in item.nodeid,
+    items.sort(key=lambda item: (_uses_engine(item), "jobs/test_ray.py" in item.nodeid,
                                  _uses_server(item)))
 
 

@@ -3,8 +3,8 @@
 import pytest
 
 from rerankgraph.errors import InputError
+from rerankgraph.jobs.ray import rerank_with_ray_data
 from rerankgraph.serving.model_store import pull_embedded_model
-from rerankgraph.serving.ray_data import rerank_with_ray_data
 
 pytest.importorskip("ray.data.llm")
 

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from rerankgraph.jobs.store import JobStore
 from rerankgraph.sdk import Reranker
-from rerankgraph.store import JobStore
 from rerankgraph.types import RerankRequest, RerankResult
 
 
