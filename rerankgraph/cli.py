@@ -163,7 +163,8 @@ def _run_command(options: dict[str, Any], durable: bool) -> None:
 def _run_on_engine(method: str, params: Any, options: dict[str, Any], dataset: Any,
                    requests: list[Any], store: Any, durable: bool) -> tuple[Any, bool]:
     from rerankgraph.jobs.store import CachingEngine
-    from rerankgraph.sdk import Reranker, build_engine
+    from rerankgraph.sdk import Reranker
+    from rerankgraph.serving.factory import build_engine
 
     if options.get("simulate"):
         engine = _simulated_engine(options, dataset)

@@ -13,6 +13,7 @@ from rerankgraph.context import RerankContext
 from rerankgraph.errors import EngineError, InputError, StrictModeError
 from rerankgraph.registry import get_method
 from rerankgraph.serving.base import Engine
+from rerankgraph.serving.factory import build_engine
 from rerankgraph.types import (
     Candidate,
     Judgment,
@@ -93,7 +94,7 @@ class Reranker:
         self._owns_engine = engine is None
         self._engine = engine
         self._engine_factory: Callable[[], Engine] = lambda: build_engine(
-            model, base_url, api_key, max_concurrency, engine_options or {})
+            model, base_url, api_key, max_concurrency, engine_options)
 
     @property
     def engine(self) -> Engine:
@@ -178,21 +179,6 @@ class Reranker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def build_engine(model: str | None, base_url: str | None, api_key: str | None,
-                 max_concurrency: int, options: dict[str, Any]) -> Engine:
-    """An HTTP engine for `base_url`, else an in-process vLLM engine for `model`
-    (default: the embedded judge)."""
-    if base_url is not None:
-        from rerankgraph.serving.openai_http import OpenAIEngine
-
-        return OpenAIEngine(base_url, api_key=api_key, model=model,
-                            max_concurrency=max_concurrency, **options)
-    from rerankgraph.serving.model_store import resolve_model
-    from rerankgraph.serving.vllm_local import VllmEngine
-
-    return VllmEngine(resolve_model(model), max_concurrency=max_concurrency, **options)
 
 
 _default: dict[str, Reranker] = {}
