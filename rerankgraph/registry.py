@@ -1,45 +1,22 @@
-"""Method registry: name -> how to build its graph and which parameters it takes.
+"""Method registry: name -> how to build its graph, which parameters it takes, its kind.
 
-Built-in methods register themselves exactly as a plugin would; plugins are found
-through the `rerankgraph.methods` entry-point group.
+Built-in methods are collected exactly as plugins are: a module (or entry point in the
+`rerankgraph.methods` group) exposes a `MethodSpec`, and the registry registers it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from types import ModuleType
 
-from pydantic import BaseModel, ValidationError
+from rerankgraph.errors import UnknownMethodError
+from rerankgraph.spec import MethodKind, MethodSpec
 
-from rerankgraph.errors import InputError, UnknownMethodError
+__all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register"]
 
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A registered method: a graph factory and its parameter model."""
-
-    name: str
-    build_graph: Callable[[], Any]
-    params: type[BaseModel]
-    description: str
-    aliases: tuple[str, ...] = field(default=())
-
-    def make_params(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
-        """Validates user parameters; unknown names and bad values raise InputError."""
-        if isinstance(values, self.params):
-            return values
-        try:
-            return self.params.model_validate(values or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "params"
-            known = ", ".join(self.params.model_fields)
-            raise InputError(f"method {self.name!r} parameter {where!r}: {first['msg']} "
-                             f"(known parameters: {known})") from None
-
+BUILTIN_METHODS = ("first", "groupwise", "listwise", "pairwise", "pointwise", "retrieve",
+                   "rubric", "setwise")
 
 _METHODS: dict[str, MethodSpec] = {}
 _ALIASES: dict[str, str] = {}
@@ -57,14 +34,23 @@ def register(spec: MethodSpec) -> MethodSpec:
     return spec
 
 
+def _register_found(found: object) -> None:
+    # An entry point may name a MethodSpec, or a module with a METHOD (or that
+    # registers itself on import, as plugins written before METHOD did).
+    spec = found.METHOD if isinstance(found, ModuleType) else found
+    if isinstance(spec, MethodSpec) and spec.name not in _METHODS:
+        register(spec)
+
+
 def _load_methods() -> None:
     global _loaded
     if _loaded:
         return
     _loaded = True
-    importlib.import_module("rerankgraph.graphs")
+    for name in BUILTIN_METHODS:
+        _register_found(importlib.import_module(f"rerankgraph.graphs.{name}"))
     for entry in entry_points(group="rerankgraph.methods"):
-        entry.load()
+        _register_found(entry.load())
 
 
 def get_method(name: str) -> MethodSpec:

@@ -144,3 +144,26 @@ def dl19_run():
 def dl19_request(dl19, dl19_run):
     """The first DL19 query with its BM25 top-10."""
     return build_job(dl19, dl19_run, depth=10, queries=1).requests[0]
+
+
+CRANFIELD = DATA / "cranfield"
+SLICE_DOCS = 300  # Cranfield docs 1..300: embedded in about 30 s on 2 cores
+
+
+@pytest.fixture(scope="session")
+def cranfield_slice(tmp_path_factory) -> Path:
+    """A BEIR folder with Cranfield's first 300 documents and every query."""
+    folder = tmp_path_factory.mktemp("cranfield-slice")
+    lines = (CRANFIELD / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    (folder / "corpus.jsonl").write_text("\n".join(lines[:SLICE_DOCS]) + "\n", encoding="utf-8")
+    (folder / "queries.jsonl").write_bytes((CRANFIELD / "queries.jsonl").read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def cranfield_slice_index(cranfield_slice, tmp_path_factory):
+    """A real index (BM25 and MiniLM embeddings) over the Cranfield slice, built once."""
+    from rerankgraph.index.corpus import build_index
+
+    index, _ = build_index(cranfield_slice, tmp_path_factory.mktemp("index") / "cran")
+    return index

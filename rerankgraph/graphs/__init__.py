@@ -1,11 +1,2 @@
-"""One LangGraph StateGraph per method. Importing this package registers them all."""
-
-from rerankgraph.graphs import (  # noqa: F401
-    first,
-    groupwise,
-    listwise,
-    pairwise,
-    pointwise,
-    rubric,
-    setwise,
-)
+"""One LangGraph StateGraph per method; each module exposes its `METHOD` spec, which
+the registry collects."""

@@ -6,7 +6,7 @@ from typing import Any
 
 from rerankgraph.agents.first import FirstAgent, FirstParams
 from rerankgraph.graphs.windows import build_window_graph
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 
 
 def build_graph() -> Any:
@@ -14,7 +14,7 @@ def build_graph() -> Any:
     return build_window_graph(FirstAgent())
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="first", build_graph=build_graph, params=FirstParams,
     description="FIRST: windows ordered by first-token label logprobs, one token per call",
-    aliases=("single_token",)))
+    aliases=("single_token",))

@@ -16,7 +16,7 @@ from langgraph.types import Send
 from rerankgraph.agents.groupwise import GroupwiseAgent, GroupwiseParams
 from rerankgraph.context import RerankContext
 from rerankgraph.graphs.scoring import rank_by_score
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query, ScoredDoc
 
 
@@ -110,7 +110,7 @@ def build_graph() -> Any:
     return graph.compile(name=agent.name)
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="groupwise", build_graph=build_graph, params=GroupwiseParams,
     description="GroupRank: seeded shuffled groups scored 0-10 jointly, mean over rounds",
-    aliases=("grouprank",)))
+    aliases=("grouprank",))

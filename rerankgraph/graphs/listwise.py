@@ -6,7 +6,7 @@ from typing import Any
 
 from rerankgraph.agents.listwise import ListwiseAgent, ListwiseParams
 from rerankgraph.graphs.windows import build_window_graph
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 
 
 def build_graph() -> Any:
@@ -14,7 +14,7 @@ def build_graph() -> Any:
     return build_window_graph(ListwiseAgent())
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="listwise", build_graph=build_graph, params=ListwiseParams,
     description="RankGPT sliding window (20/10), permutation reply per window",
-    aliases=("rankgpt", "sliding_window")))
+    aliases=("rankgpt", "sliding_window"))

@@ -9,7 +9,7 @@ from rerankgraph.agents.base import best_prior
 from rerankgraph.agents.pairwise import PairwiseAgent, PairwiseParams
 from rerankgraph.context import RerankContext
 from rerankgraph.graphs.heap import build_heap_graph
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, Query
 
 
@@ -34,7 +34,7 @@ def build_graph() -> Any:
     return build_heap_graph(agent.name, best_of, lambda params: 2)
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="pairwise", build_graph=build_graph, params=PairwiseParams,
     description="PRP: two passages per call, both orders, top k by binary heapsort",
-    aliases=("prp",)))
+    aliases=("prp",))

@@ -6,7 +6,7 @@ from typing import Any
 
 from rerankgraph.agents.pointwise import PointwiseAgent, PointwiseParams
 from rerankgraph.graphs.scoring import build_scoring_graph
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 
 
 def build_graph() -> Any:
@@ -14,7 +14,7 @@ def build_graph() -> Any:
     return build_scoring_graph(PointwiseAgent())
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="pointwise", build_graph=build_graph, params=PointwiseParams,
     description="yes/no judge per document, scored by P(yes) from logprobs",
-    aliases=("yes_no",)))
+    aliases=("yes_no",))

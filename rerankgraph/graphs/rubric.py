@@ -6,7 +6,7 @@ from typing import Any
 
 from rerankgraph.agents.rubric import RubricAgent, RubricParams
 from rerankgraph.graphs.scoring import build_scoring_graph
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 
 
 def build_graph() -> Any:
@@ -14,7 +14,7 @@ def build_graph() -> Any:
     return build_scoring_graph(RubricAgent())
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="rubric", build_graph=build_graph, params=RubricParams,
     description="0-100 rubric score with short reasoning, read from a JSON reply (Retro*)",
-    aliases=("retro",)))
+    aliases=("retro",))

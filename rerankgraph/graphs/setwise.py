@@ -8,7 +8,7 @@ from typing import Any
 from rerankgraph.agents.setwise import SetwiseAgent, SetwiseParams
 from rerankgraph.context import RerankContext
 from rerankgraph.graphs.heap import build_heap_graph
-from rerankgraph.registry import MethodSpec, register
+from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, Query
 
 
@@ -25,7 +25,7 @@ def build_graph() -> Any:
     return build_heap_graph(agent.name, best_of, lambda params: params.num_child)
 
 
-register(MethodSpec(
+METHOD = MethodSpec(
     name="setwise", build_graph=build_graph, params=SetwiseParams,
     description="Setwise heapsort: pick the best of 1 + num_child passages per call, top k",
-    aliases=("setwise_heapsort",)))
+    aliases=("setwise_heapsort",))

@@ -8,7 +8,8 @@ embeddings (float32 .npy, memory-mapped on load) and the doc-id order.
     INDEX/derived/         what later parts compute from the corpus (the LATTICE tree)
 
 Every file is written under a temporary name and renamed into place, and the manifest
-last, so a killed build leaves nothing that looks finished. Embeddings are written in
+names a part only once it is complete, so a killed build leaves nothing that looks
+finished. Embeddings are written in
 chunks to `embeddings.partial.npy`, so a killed build resumes where it stopped.
 """
 
@@ -274,6 +275,8 @@ def build_index(data: str | Path, out: str | Path, *, dense: bool = True,
         temp.replace(folder / BM25_DIR)
         manifest["bm25"] = bm25_settings
         report.seconds["bm25"] = time.perf_counter() - started
+        # A BM25-only index is usable even if the embedding step is killed.
+        _write_json(folder / MANIFEST, manifest)
 
     if dense:
         encoder = Encoder(model)

@@ -65,7 +65,11 @@ class Encoder:
 
     @property
     def dimension(self) -> int:
-        return int(self._model.get_sentence_embedding_dimension())
+        # sentence-transformers 6 renamed the getter; 5 has only the old name.
+        model = self._model
+        getter = (getattr(model, "get_embedding_dimension", None)
+                  or model.get_sentence_embedding_dimension)
+        return int(getter())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
