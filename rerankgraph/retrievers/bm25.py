@@ -42,13 +42,17 @@ class BM25Retriever:
         if not texts:
             raise InputError("cannot build a BM25 index over an empty corpus")
         analyzer = analyzer or EnglishAnalyzer()
-        terms: list[list[str]] = []
+        # Terms become ids as they are analysed: a large corpus never holds every
+        # document's term strings at once.
+        vocab: dict[str, int] = {}
+        token_ids: list[list[int]] = []
         for start in range(0, len(texts), chunk):
-            terms.extend(analyzer.terms_many(texts[start:start + chunk]))
+            for terms in analyzer.terms_many(texts[start:start + chunk]):
+                token_ids.append([vocab.setdefault(t, len(vocab)) for t in terms])
             if progress is not None:
-                progress(len(terms), len(texts))
+                progress(len(token_ids), len(texts))
         model = bm25s.BM25(method="lucene", k1=k1, b=b)
-        model.index(terms, show_progress=False)
+        model.index((token_ids, vocab), show_progress=False)
         return cls(model, doc_ids, analyzer)
 
     def save(self, folder: str | Path) -> None:
