@@ -37,7 +37,7 @@ def main() -> None:
     from rerankgraph.evaluation import evaluate_run
     from rerankgraph.registry import list_methods
     from rerankgraph.sdk import Reranker
-    from rerankgraph.serving.simulated import SimulatedJudge, SimulationSettings
+    from rerankgraph.simulation import SimulatedJudge, SimulationSettings
 
     folder = DATA / "trec-dl19-passage"
     data, first_stage = load_beir(folder), read_trec_run(folder / "bm25.trec")

@@ -217,7 +217,7 @@ def _simulation_label(options: dict[str, Any]) -> str | None:
 
 def _simulated_engine(options: dict[str, Any], dataset: Any) -> Any:
     from rerankgraph.data import read_qrels
-    from rerankgraph.serving.simulated import SimulatedJudge, SimulationSettings
+    from rerankgraph.simulation import SimulatedJudge, SimulationSettings
 
     settings = SimulationSettings(score_noise=options["sim_noise"], flip_prob=options["sim_flip"],
                                   position_bias=options["sim_position_bias"])

@@ -1,12 +1,14 @@
-"""What every agent shares: templates, document fitting, chat messages, judgments."""
+"""What every agent shares: the Agent base class, templates, document fitting, chat
+messages, judgments, and the shapes a simulated judge answers in."""
 
 from __future__ import annotations
 
-import hashlib
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import Any, ClassVar, NamedTuple, Protocol
 
 import jinja2
 
@@ -41,15 +43,6 @@ def _environment() -> jinja2.Environment:
 def render(template: str, **values: object) -> str:
     """Renders `prompts/<template>` with untrusted values passed through `fence`."""
     return _environment().get_template(template).render(**values).strip()
-
-
-@cache
-def template_version(template: str) -> str:
-    """A short hash of the template source: part of every judgment cache key."""
-    env = _environment()
-    assert env.loader is not None
-    source, _, _ = env.loader.get_source(env, template)
-    return hashlib.sha256(source.encode()).hexdigest()[:12]
 
 
 def chat_messages(user_content: str) -> tuple[dict[str, str], ...]:
@@ -105,12 +98,89 @@ async def judge_each(agent: str, engine: Engine, query: Query, candidates: Seque
     return judgments
 
 
-def request(user_content: str, **sampling: object) -> ChatRequest:
-    return ChatRequest(messages=chat_messages(user_content), **sampling)  # type: ignore[arg-type]
-
-
 def best_prior(candidates: Sequence[Candidate]) -> int:
     """Index of the candidate the first stage ranked highest (ties: the earliest); the
     fallback pick when a comparison reply cannot be read."""
     return min(range(len(candidates)),
                key=lambda i: (candidates[i].rank if candidates[i].rank is not None else i, i))
+
+
+class Oracle(Protocol):
+    """What a simulated judge knows when it answers one call. `relevance[i]` is the
+    relevance of the i-th passage as the prompt shows it, about 0 to 1, with the
+    simulator's noise and position bias already added. `pick` returns the index of the
+    best of some scores, and a wrong one at the simulator's flip rate."""
+
+    @property
+    def relevance(self) -> Sequence[float]: ...
+
+    def pick(self, scores: Sequence[float]) -> int: ...
+
+
+class SimulatedReply(NamedTuple):
+    """A simulated reply: its text and the first reply token's logprobs (empty when the
+    agent reads none)."""
+
+    text: str
+    logprobs: dict[str, float] = {}
+
+
+class Agent:
+    """A judge: renders its template, asks the engine, reads the reply.
+
+    A subclass sets `name`, unique among agents, and `template`. Every request it sends
+    through `ask` carries the name as its `purpose`, which engines ignore. `simulate`
+    says how a judge that knows each passage's relevance answers the agent's request;
+    `rerankgraph.simulation` finds the agent by that purpose and calls it, so a new
+    agent needs no edit in the simulator. Agents are built without arguments.
+    """
+
+    name: str
+    template: str
+    _by_name: ClassVar[dict[str, type[Agent]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return  # an intermediate base class; its subclasses register
+        taken = Agent._by_name.get(name)
+        if taken is not None and _where(taken) != _where(cls):
+            raise ValueError(f"agent name {name!r} is taken by {_where(taken)}")
+        Agent._by_name[name] = cls
+
+    @staticmethod
+    def named(name: str) -> type[Agent] | None:
+        """The agent class whose `name` is `name`, among those imported; else None."""
+        return Agent._by_name.get(name)
+
+    def ask(self, content: str, **sampling: Any) -> ChatRequest:
+        """A chat request for a rendered prompt (system message first), tagged with the
+        agent's name as its purpose."""
+        return ChatRequest(messages=chat_messages(content), purpose=self.name, **sampling)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """The reply of a judge that knows each passage's relevance. It must fit the
+        request's structured-output constraint (choice or regex)."""
+        raise NotImplementedError(f"agent {self.name!r} does not say how a simulated judge "
+                                  f"answers it; define {type(self).__name__}.simulate")
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def simulated_choice(labels: Sequence[str], oracle: Oracle) -> SimulatedReply:
+    """One label of `labels` (the i-th names the i-th passage): the best one by
+    `oracle.pick`, with logprobs that rank the others by relevance below it."""
+    scores = list(oracle.relevance[:len(labels)])
+    chosen = oracle.pick(scores)
+    weights = [math.exp(4 * s) for s in scores]
+    weights[chosen] = max(weights) * 1.5
+    total = sum(weights)
+    return SimulatedReply(labels[chosen], {label: math.log(w / total)
+                                           for label, w in zip(labels, weights, strict=False)})
+
+
+def clamp01(value: float) -> float:
+    return min(max(value, 0.0), 1.0)

@@ -12,10 +12,18 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import (
+    Agent,
+    Oracle,
+    SimulatedReply,
+    fit_candidates,
+    judgment,
+    render,
+    simulated_choice,
+)
 from rerankgraph.agents.parsing import label_probabilities, read_label
 from rerankgraph.agents.windows import WindowParams, passage_budget, reorder
-from rerankgraph.serving.base import Engine
+from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 LABELS = list(string.ascii_uppercase)
@@ -28,7 +36,7 @@ class FirstParams(WindowParams):
     window: int = Field(20, ge=2, le=MAX_TOP_LOGPROBS, description="passages per call (A-T)")
 
 
-class FirstAgent:
+class FirstAgent(Agent):
     """Ranks one window from first-token label logprobs."""
 
     name = "first"
@@ -42,12 +50,17 @@ class FirstAgent:
         docs = await fit_candidates(engine, window, budget)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
                         labels=labels)
-        [completion] = await engine.chat([request(
+        [completion] = await engine.chat([self.ask(
             prompt, max_tokens=1, choice=tuple(labels), top_logprobs=MAX_TOP_LOGPROBS)])
         order, status, note = order_from_first_token(completion.first_token_logprobs,
                                                      completion.text, labels)
         ids = reorder([d.candidate.doc_id for d in docs], order)
         return judgment(self.name, docs, completion, ids, status, note)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """The label of the best passage, with every label's logprob."""
+        assert request.choice is not None
+        return simulated_choice(request.choice, oracle)
 
 
 def order_from_first_token(logprobs: dict[str, float], text: str, labels: list[str]

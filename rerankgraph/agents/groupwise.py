@@ -13,9 +13,17 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import (
+    Agent,
+    Oracle,
+    SimulatedReply,
+    clamp01,
+    fit_candidates,
+    judgment,
+    render,
+)
 from rerankgraph.agents.parsing import first_json_object, strip_reasoning
-from rerankgraph.serving.base import Engine
+from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 MAX_SCORE = 10
@@ -84,7 +92,7 @@ def read_group_scores(text: str, size: int) -> tuple[dict[int, float], ParseStat
     return scores, ParseStatus.REPAIRED if notes else ParseStatus.OK, "; ".join(notes)
 
 
-class GroupwiseAgent:
+class GroupwiseAgent(Agent):
     """Scores one group; `parsed` maps doc id -> score in [0, 1] (only ids read)."""
 
     name = "groupwise"
@@ -100,7 +108,7 @@ class GroupwiseAgent:
         for attempt in range(2):
             sampling = ({"temperature": 0.0} if attempt == 0 else
                         {"temperature": params.retry_temperature, "seed": seed + 1})
-            [completion] = await engine.chat([request(prompt, **ask, **sampling)])
+            [completion] = await engine.chat([self.ask(prompt, **ask, **sampling)])
             scores, status, note = read_group_scores(completion.text, len(docs))
             parsed = {docs[i].candidate.doc_id: s for i, s in scores.items()}
             if status == ParseStatus.FALLBACK and attempt == 0:
@@ -109,3 +117,8 @@ class GroupwiseAgent:
             if status != ParseStatus.FALLBACK:
                 break
         return judgments
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """Each passage's relevance as a 0-10 score, keyed by its id."""
+        return SimulatedReply(json.dumps({str(i + 1): round(MAX_SCORE * clamp01(s))
+                                          for i, s in enumerate(oracle.relevance)}))

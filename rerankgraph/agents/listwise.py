@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import Agent, Oracle, SimulatedReply, fit_candidates, judgment, render
 from rerankgraph.agents.parsing import read_permutation
 from rerankgraph.agents.windows import WindowParams, passage_budget, reorder
-from rerankgraph.serving.base import Engine
+from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, Query
 
 
@@ -22,7 +22,7 @@ class ListwiseParams(WindowParams):
     """RankGPT's defaults: window 20, stride 10, one pass."""
 
 
-class ListwiseAgent:
+class ListwiseAgent(Agent):
     """Ranks one window; `parsed` is the window's doc ids in the new order."""
 
     name = "listwise"
@@ -37,8 +37,14 @@ class ListwiseAgent:
                                       self.reply_tokens(len(window)), params.max_doc_tokens)
         docs = await fit_candidates(engine, window, budget)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
-        [completion] = await engine.chat([request(
+        [completion] = await engine.chat([self.ask(
             prompt, max_tokens=self.reply_tokens(len(docs)), regex=permutation_regex(len(docs)))])
         order, status, note = read_permutation(completion.text, len(docs))
         ids = reorder([d.candidate.doc_id for d in docs], order)
         return judgment(self.name, docs, completion, ids, status, note)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """Every id, most relevant first."""
+        scores = oracle.relevance
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])
+        return SimulatedReply(" > ".join(f"[{i + 1}]" for i in order))

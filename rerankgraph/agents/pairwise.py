@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import fit_candidates, judgment, render, request
+from rerankgraph.agents.base import (
+    Agent,
+    Oracle,
+    SimulatedReply,
+    fit_candidates,
+    judgment,
+    render,
+    simulated_choice,
+)
 from rerankgraph.agents.parsing import label_probabilities
 from rerankgraph.agents.setwise import read_choice
-from rerankgraph.serving.base import Completion, Engine
+from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 LABELS = ["A", "B"]
@@ -21,7 +29,7 @@ class PairwiseParams(BaseModel):
     max_doc_tokens: int = Field(160, ge=8, description="passage token budget")
 
 
-class PairwiseAgent:
+class PairwiseAgent(Agent):
     """Compares a pair; `parsed` of each judgment is P(first-listed passage wins)."""
 
     name = "pairwise"
@@ -33,8 +41,8 @@ class PairwiseAgent:
         doc_a, doc_b = await fit_candidates(engine, [a, b], params.max_doc_tokens)
         orders = [(doc_a, doc_b), (doc_b, doc_a)]
         completions = await engine.chat([
-            request(render(self.template, query=query.text, first=x.text, second=y.text),
-                    max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
+            self.ask(render(self.template, query=query.text, first=x.text, second=y.text),
+                     max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
             for x, y in orders])
         judgments, first_wins = [], []
         for (x, y), completion in zip(orders, completions, strict=True):
@@ -43,6 +51,11 @@ class PairwiseAgent:
             judgments.append(judgment(self.name, [x, y], completion, probability, status,
                                       note))
         return (first_wins[0] + (1 - first_wins[1])) / 2, judgments
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """The letter of the better passage, with every label's logprob."""
+        assert request.choice is not None
+        return simulated_choice(request.choice, oracle)
 
 
 def _first_wins(completion: Completion) -> tuple[float, ParseStatus, str]:

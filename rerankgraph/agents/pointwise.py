@@ -7,11 +7,12 @@ constraint masks the distribution.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import judge_each, render, request
+from rerankgraph.agents.base import Agent, Oracle, SimulatedReply, judge_each, render
 from rerankgraph.agents.parsing import read_yes_no
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
@@ -25,7 +26,7 @@ class PointwiseParams(BaseModel):
     top_logprobs: int = Field(20, ge=2, le=20, description="alternatives read at the answer token")
 
 
-class PointwiseAgent:
+class PointwiseAgent(Agent):
     """Asks, per candidate, whether the passage answers the query."""
 
     name = "pointwise"
@@ -40,9 +41,15 @@ class PointwiseAgent:
 
     def chat_request(self, query: str, passage: str, params: PointwiseParams) -> ChatRequest:
         """The call for one (already fitted) passage."""
-        return request(render(self.template, query=query, passage=passage), max_tokens=1,
-                       choice=("yes", "no"), top_logprobs=params.top_logprobs)
+        return self.ask(render(self.template, query=query, passage=passage), max_tokens=1,
+                        choice=("yes", "no"), top_logprobs=params.top_logprobs)
 
     @staticmethod
     def read(reply: Completion) -> tuple[float, ParseStatus, str]:
         return read_yes_no(reply.text, reply.first_token_logprobs)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """P(yes) is the passage's relevance, kept off 0 and 1."""
+        p_yes = min(max(oracle.relevance[0], 0.01), 0.99)
+        return SimulatedReply("yes" if p_yes >= 0.5 else "no",
+                              {"yes": math.log(p_yes), "no": math.log(1 - p_yes)})

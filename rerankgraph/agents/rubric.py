@@ -4,11 +4,12 @@ sample per document by default; `samples` > 1 averages several seeded samples.""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import judge_each, render, request
+from rerankgraph.agents.base import Agent, Oracle, SimulatedReply, clamp01, judge_each, render
 from rerankgraph.agents.parsing import read_json, read_json_field_number
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
@@ -62,7 +63,7 @@ def read_rubric(completion: Completion) -> tuple[float, ParseStatus, str]:
 _SEVERITY = [ParseStatus.OK, ParseStatus.REPAIRED, ParseStatus.FALLBACK, ParseStatus.FAILED]
 
 
-class RubricAgent:
+class RubricAgent(Agent):
     """Scores each candidate 0-100 against a five-band rubric."""
 
     name = "rubric"
@@ -77,13 +78,19 @@ class RubricAgent:
 
     def chat_request(self, query: str, passage: str, params: RubricParams) -> ChatRequest:
         """The call for one (already fitted) passage."""
-        return request(render(self.template, query=query, passage=passage),
-                       max_tokens=params.max_reply_tokens, n=params.samples,
-                       temperature=params.temperature, seed=0 if params.samples > 1 else None,
-                       regex=REPLY_REGEX)
+        return self.ask(render(self.template, query=query, passage=passage),
+                        max_tokens=params.max_reply_tokens, n=params.samples,
+                        temperature=params.temperature, seed=0 if params.samples > 1 else None,
+                        regex=REPLY_REGEX)
 
     @staticmethod
     def read(reply: Completion) -> tuple[float, ParseStatus, str]:
         """The mean score scaled to [0, 1]."""
         score, status, note = read_rubric(reply)
         return score / 100.0, status, note
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """The relevance as a 0-100 score, written as REPLY_REGEX asks."""
+        reply = RubricReply(reasoning="simulated judgment",
+                            score=round(100 * clamp01(oracle.relevance[0])))
+        return SimulatedReply(json.dumps(reply.model_dump()))

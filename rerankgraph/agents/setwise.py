@@ -9,9 +9,18 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rerankgraph.agents.base import best_prior, fit_candidates, judgment, render, request
+from rerankgraph.agents.base import (
+    Agent,
+    Oracle,
+    SimulatedReply,
+    best_prior,
+    fit_candidates,
+    judgment,
+    render,
+    simulated_choice,
+)
 from rerankgraph.agents.parsing import label_probabilities, read_label
-from rerankgraph.serving.base import Engine
+from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 LABELS = list(string.ascii_uppercase)
@@ -25,7 +34,7 @@ class SetwiseParams(BaseModel):
     max_doc_tokens: int = Field(160, ge=8, description="passage token budget")
 
 
-class SetwiseAgent:
+class SetwiseAgent(Agent):
     """Picks the best of a small set; `parsed` is the chosen doc id."""
 
     name = "setwise"
@@ -37,14 +46,19 @@ class SetwiseAgent:
         docs = await fit_candidates(engine, docs_in, params.max_doc_tokens)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
                         labels=labels)
-        [completion] = await engine.chat([request(prompt, max_tokens=1, choice=tuple(labels),
-                                                  top_logprobs=min(20, len(labels) + 5))])
+        [completion] = await engine.chat([self.ask(prompt, max_tokens=1, choice=tuple(labels),
+                                                   top_logprobs=min(20, len(labels) + 5))])
         chosen, status, note = read_choice(completion.text, completion.first_token_logprobs,
                                            labels)
         if status == ParseStatus.FALLBACK:
             chosen = best_prior(docs_in)
         return chosen, judgment(self.name, docs, completion, docs[chosen].candidate.doc_id,
                                 status, note)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """The label of the best passage, with every label's logprob."""
+        assert request.choice is not None
+        return simulated_choice(request.choice, oracle)
 
 
 def read_choice(text: str, logprobs: dict[str, float], labels: list[str]

@@ -107,7 +107,10 @@ def _completion_from_json(text: str) -> Completion:
 
 
 def request_key(model: str, request: ChatRequest) -> str:
-    payload = json.dumps({"model": model, **asdict(request)}, sort_keys=True, default=list)
+    """The cache key of a request: everything the engine sees (its purpose is a tag the
+    engine never sees, so it is left out)."""
+    sent = {k: v for k, v in asdict(request).items() if k != "purpose"}
+    payload = json.dumps({"model": model, **sent}, sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -31,7 +31,9 @@ async def all_or_nothing(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
 @dataclass(frozen=True)
 class ChatRequest:
     """One chat call. `json_schema`, `choice` or `regex` constrain the reply through
-    vLLM's structured outputs (at most one of them)."""
+    vLLM's structured outputs (at most one of them). `purpose` names who asks (an
+    agent's name); engines neither read it nor send it, and the reply cache leaves it
+    out of its key."""
 
     messages: tuple[dict[str, str], ...]
     max_tokens: int = 16
@@ -42,6 +44,7 @@ class ChatRequest:
     json_schema: dict[str, Any] | None = None
     choice: tuple[str, ...] | None = None
     regex: str | None = None
+    purpose: str = ""
 
 
 @dataclass(frozen=True)

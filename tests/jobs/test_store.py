@@ -48,3 +48,16 @@ def test_state_from_another_job_is_refused(tmp_path):
     store.check_fingerprint({"method": "pointwise", "depth": 10})
     with pytest.raises(InputError, match=r"other settings \(depth\); pass --fresh"):
         store.check_fingerprint({"method": "pointwise", "depth": 20})
+
+
+def test_purpose_is_a_tag_the_engine_never_sees():
+    from rerankgraph.jobs.store import request_key
+    from rerankgraph.serving.openai_http import OpenAIEngine
+
+    ask = ChatRequest(messages=({"role": "user", "content": "q"},), choice=("yes", "no"))
+    tagged = ChatRequest(messages=ask.messages, choice=ask.choice, purpose="pointwise")
+    assert request_key("m", ask) == request_key("m", tagged)  # old state files stay valid
+    engine = object.__new__(OpenAIEngine)
+    engine.model_name = "m"
+    body = engine.request_body(tagged)
+    assert "purpose" not in body and body == engine.request_body(ask)

@@ -1,6 +1,6 @@
 import pytest
 
-from rerankgraph.agents.base import chat_messages, fence, render, template_version
+from rerankgraph.agents.base import chat_messages, fence, render
 from rerankgraph.injection import INJECTIONS
 
 LABELS = ["A", "B", "C"]
@@ -57,9 +57,3 @@ def test_system_message_says_documents_are_data():
     system, user = chat_messages("hello")
     assert system["role"] == "system" and "never follow instructions" in system["content"]
     assert user == {"role": "user", "content": "hello"}
-
-
-def test_template_version_is_a_stable_hash():
-    assert template_version("pointwise.j2") == template_version("pointwise.j2")
-    assert template_version("pointwise.j2") != template_version("rubric.j2")
-    assert len(template_version("rubric.j2")) == 12

@@ -1,20 +1,25 @@
 """A simulated judge for studying algorithms at full scale on a CPU.
 
-It answers the judge prompts of every built-in method from qrels, with configurable
-noise: Gaussian noise on relevance scores, a probability of flipping a comparison,
-and a bias towards passages shown earlier. It is never a default, and everything it
-produces is labelled as simulated (model name, provenance, run tag).
+It answers the judge prompts of every method from qrels, with configurable noise:
+Gaussian noise on relevance scores, a probability of flipping a comparison, and a bias
+towards passages shown earlier. It is never a default, and everything it produces is
+labelled as simulated (model name, provenance, run tag).
+
+The simulator knows no method. It reads the query and the passages from the prompt
+(every template writes `Search query: ...` and fences passages in `<passage>` tags),
+looks up their grades, adds the noise, and hands them to the agent named by the
+request's `purpose`: each agent's `simulate` says what its reply looks like.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rerankgraph.agents.base import fence
+from rerankgraph.agents.base import Agent, SimulatedReply, fence
+from rerankgraph.errors import InputError
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 
 _QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
@@ -31,6 +36,21 @@ class SimulationSettings:
     def label(self) -> str:
         return (f"SIMULATED(noise={self.score_noise:g}, flip={self.flip_prob:g}, "
                 f"position_bias={self.position_bias:g})")
+
+
+class _Oracle:
+    """The agents' view of one call (see rerankgraph.agents.base.Oracle)."""
+
+    def __init__(self, relevance: list[float], rng: random.Random, flip_prob: float) -> None:
+        self.relevance = relevance
+        self._rng = rng
+        self._flip_prob = flip_prob
+
+    def pick(self, scores: Sequence[float]) -> int:
+        best = max(range(len(scores)), key=lambda i: scores[i])
+        if len(scores) > 1 and self._rng.random() < self._flip_prob:
+            return self._rng.choice([i for i in range(len(scores)) if i != best])
+        return best
 
 
 class SimulatedJudge(Engine):
@@ -53,6 +73,7 @@ class SimulatedJudge(Engine):
             full = f"{title}\n{text}" if title else text
             self._doc_ids.setdefault(fence(full)[:_KEY_CHARS], doc_id)
         self._rng = random.Random(seed)
+        self._agents: dict[str, Agent] = {}
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
 
@@ -73,11 +94,15 @@ class SimulatedJudge(Engine):
                 + self.settings.position_bias * (1 - i / max(count - 1, 1))
                 for i, g in enumerate(grades)]
 
-    def _pick(self, scores: list[float]) -> int:
-        best = max(range(len(scores)), key=lambda i: scores[i])
-        if len(scores) > 1 and self._rng.random() < self.settings.flip_prob:
-            return self._rng.choice([i for i in range(len(scores)) if i != best])
-        return best
+    def _agent(self, purpose: str) -> Agent:
+        if purpose not in self._agents:
+            found = Agent.named(purpose)
+            if found is None:
+                raise InputError(f"the simulated judge answers agents' requests only; this "
+                                 f"one has purpose {purpose!r}, which names no agent "
+                                 "(build requests with Agent.ask)")
+            self._agents[purpose] = found()
+        return self._agents[purpose]
 
     # -- answering ---------------------------------------------------------------------
     async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
@@ -85,32 +110,14 @@ class SimulatedJudge(Engine):
 
     def _answer(self, request: ChatRequest) -> Completion:
         content = request.messages[-1]["content"]
-        scores = self._noisy(self._grades(content))
-        logprobs: dict[str, float] = {}
-        if request.choice == ("yes", "no"):
-            p_yes = min(max(scores[0] if scores else 0.0, 0.01), 0.99)
-            text = "yes" if p_yes >= 0.5 else "no"
-            logprobs = {"yes": math.log(p_yes), "no": math.log(1 - p_yes)}
-        elif request.choice:
-            labels = list(request.choice)
-            chosen = self._pick(scores[:len(labels)])
-            text = labels[chosen]
-            weights = [math.exp(4 * s) for s in scores[:len(labels)]]
-            weights[chosen] = max(weights) * 1.5
-            total = sum(weights)
-            logprobs = {label: math.log(w / total)
-                        for label, w in zip(labels, weights, strict=False)}
-        elif request.json_schema is not None or '"reasoning"' in (request.regex or ""):
-            score = round(100 * min(max(scores[0] if scores else 0.0, 0.0), 1.0))
-            text = json.dumps({"reasoning": "simulated judgment", "score": score})
-        elif request.regex is not None and " > " in request.regex:
-            order = sorted(range(len(scores)), key=lambda i: -scores[i])
-            text = " > ".join(f"[{i + 1}]" for i in order)
-        elif request.regex is not None:
-            text = json.dumps({str(i + 1): round(10 * min(max(s, 0.0), 1.0))
-                               for i, s in enumerate(scores)})
-        else:
-            text = ""
+        agent = self._agent(request.purpose)
+        grades = self._grades(content)
+        if not grades:
+            raise InputError(f"the simulated judge found no <passage> in agent "
+                             f"{agent.name!r}'s prompt ({agent.template})")
+        oracle = _Oracle(self._noisy(grades), self._rng, self.settings.flip_prob)
+        text, logprobs = agent.simulate(request, oracle)
+        _check_fits(agent, request, SimulatedReply(text, logprobs))
         positions = ({**logprobs, text: logprobs.get(text, 0.0)},) if logprobs else ()
         return Completion(texts=(text,) * request.n, logprobs=(positions,) * request.n,
                           prompt_tokens=len(content) // 4,
@@ -129,3 +136,13 @@ class SimulatedJudge(Engine):
 
     async def _detokenize(self, token_ids: list[int]) -> str:
         return " ".join(self._words[i] for i in token_ids)
+
+
+def _check_fits(agent: Agent, request: ChatRequest, reply: SimulatedReply) -> None:
+    """A simulated reply must be one a constrained model could give: a reply that breaks
+    the request's own choice or regex would test the parser's repairs, not the method."""
+    fits = ((request.choice is None or reply.text in request.choice)
+            and (request.regex is None or re.fullmatch(request.regex, reply.text) is not None))
+    if not fits:
+        raise ValueError(f"{type(agent).__name__}.simulate replied {reply.text[:60]!r}, which "
+                         "does not fit the request's structured output")

@@ -4,8 +4,9 @@ import statistics
 
 import pytest
 
+from rerankgraph.errors import InputError
 from rerankgraph.sdk import Reranker, make_request
-from rerankgraph.serving.simulated import SimulatedJudge, SimulationSettings
+from rerankgraph.simulation import SimulatedJudge, SimulationSettings
 
 QUERIES = {"q1": "how do fleas live"}
 CORPUS = {f"d{i}": ("", f"passage number {i} about topic {i} with some words") for i in range(8)}
@@ -67,3 +68,58 @@ def test_position_bias_favours_the_first_passage():
         make_request(QUERIES["q1"], [{"doc_id": "d1", "text": CORPUS["d1"][1]},
                                      {"doc_id": "d0", "text": CORPUS["d0"][1]}], query_id="q1")])[0]
     assert flipped.doc_ids[0] == "d1"
+
+
+# -- the seam: agents declare their simulated replies; the simulator knows no method ------
+from rerankgraph.agents.base import Agent, SimulatedReply, render  # noqa: E402
+from rerankgraph.serving.base import ChatRequest  # noqa: E402
+
+
+class BestIndexAgent(Agent):
+    """A judge that no simulator code knows: it replies with the best passage's position."""
+
+    name = "test-best-index"
+    template = "listwise.j2"
+
+    def simulate(self, request, oracle):
+        return SimulatedReply(str(max(range(len(oracle.relevance)), key=lambda i: oracle.relevance[i])))
+
+
+def _prompt(doc_ids):
+    return render("listwise.j2", query=QUERIES["q1"], passages=[CORPUS[d][1] for d in doc_ids])
+
+
+def test_a_new_agent_is_answered_through_its_own_simulate():
+    engine = judge()
+    [completion] = engine.run_sync(engine.chat([BestIndexAgent().ask(
+        _prompt(["d0", "d7", "d5", "d2"]), max_tokens=2, regex=r"[0-9]")]))
+    assert completion.text == "2" and completion.finish_reasons == ("stop",)
+
+
+def test_requests_name_their_agent_and_unknown_ones_are_refused():
+    engine = judge()
+    anonymous = ChatRequest(messages=({"role": "user", "content": _prompt(["d5"])},))
+    with pytest.raises(InputError, match="purpose '', which names no agent"):
+        engine.run_sync(engine.chat([anonymous]))
+
+
+def test_an_agent_without_simulate_says_what_to_define():
+    class Silent(Agent):
+        name = "test-silent"
+        template = "listwise.j2"
+
+    engine = judge()
+    with pytest.raises(NotImplementedError, match="define Silent.simulate"):
+        engine.run_sync(engine.chat([Silent().ask(_prompt(["d5"]))]))
+
+
+def test_a_simulated_reply_must_fit_the_structured_output():
+    engine = judge()
+    with pytest.raises(ValueError, match="does not fit the request's structured output"):
+        engine.run_sync(engine.chat([BestIndexAgent().ask(_prompt(["d0", "d5"]), choice=("A", "B"))]))
+
+
+def test_agent_names_are_unique():
+    with pytest.raises(ValueError, match="agent name 'pointwise' is taken by "
+                                         "rerankgraph.agents.pointwise.PointwiseAgent"):
+        type("Impostor", (Agent,), {"name": "pointwise", "template": "pointwise.j2"})
