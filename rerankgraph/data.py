@@ -84,14 +84,22 @@ def load_beir(folder: str | Path) -> BeirFolder:
         if doc_id in corpus:
             raise InputError(f"{path / 'corpus.jsonl'}:{number}: duplicate _id {doc_id!r}")
         corpus[doc_id] = (str(record.get("title") or ""), str(record["text"] or ""))
-    queries: dict[str, str] = {}
-    for _, record in read_jsonl_records(path / "queries.jsonl", ("_id", "text")):
-        queries[str(record["_id"])] = str(record["text"] or "")
     if not corpus:
         raise InputError(f"{path / 'corpus.jsonl'} holds no documents")
+    return BeirFolder(path=path, corpus=corpus, queries=read_queries(path))
+
+
+def read_queries(folder: str | Path) -> dict[str, str]:
+    """FOLDER/queries.jsonl as {query id: text}, in file order."""
+    file = Path(folder) / "queries.jsonl"
+    if not file.is_file():
+        raise InputError(f"data folder {str(folder)!r} has no queries.jsonl")
+    queries: dict[str, str] = {}
+    for _, record in read_jsonl_records(file, ("_id", "text")):
+        queries[str(record["_id"])] = str(record["text"] or "")
     if not queries:
-        raise InputError(f"{path / 'queries.jsonl'} holds no queries")
-    return BeirFolder(path=path, corpus=corpus, queries=queries)
+        raise InputError(f"{file} holds no queries")
+    return queries
 
 
 def read_trec_run(path: str | Path) -> dict[str, list[RunEntry]]:

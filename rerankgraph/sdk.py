@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from rerankgraph.context import RerankContext
+from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.errors import EngineError, InputError, StrictModeError
 from rerankgraph.registry import get_method
-from rerankgraph.serving.base import Engine
+from rerankgraph.retrievers.base import Retriever, asearch, check_positive
+from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
 from rerankgraph.types import (
     Candidate,
@@ -23,6 +27,7 @@ from rerankgraph.types import (
     RerankRequest,
     RerankResult,
     ScoredDoc,
+    SearchRequest,
 )
 
 DocLike = str | Candidate | dict[str, Any]
@@ -55,7 +60,7 @@ def _candidate(doc: DocLike, index: int) -> Candidate:
 
 
 def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_s: float,
-              simulated: bool = False) -> Provenance:
+              simulated: bool = False, candidates_from: str = "given") -> Provenance:
     """Provenance with every call, token, repair and fallback counted."""
     return Provenance(
         method=method, model=model, llm_calls=len(judgments),
@@ -66,30 +71,43 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         fallbacks=sum(j.status == ParseStatus.FALLBACK for j in judgments),
         truncated_docs=sum(j.truncated_docs for j in judgments),
         cached_calls=sum(j.cached for j in judgments),
-        simulated=simulated, judgments=tuple(judgments))
+        simulated=simulated, candidates_from=candidates_from, judgments=tuple(judgments))
 
 
 class Reranker:
-    """Reranks candidates with a registered method on a vLLM engine.
+    """Reranks candidates, or searches a corpus, with a registered method on a vLLM engine.
 
     Give one of: `engine` (a built Engine, shared and not closed by this object),
     `base_url` (a running vLLM server) or `model` (a local HF folder or hub id, loaded
     in-process; default: the embedded SmolLM2-135M judge). `params` are the method's
     parameters (see `rerankgraph methods`). With `strict=True` any repaired or
     fallback reply fails the query instead of being counted.
+
+    `index` (a folder from `rerankgraph index build`, or a CorpusIndex) and `retriever`
+    ("bm25", "dense", "hybrid" over the index, or any object with the Retriever
+    protocol) give the method a corpus: a search method reads it directly; a rerank
+    method retrieves its top `depth` candidates first when it is given no docs.
     """
 
     def __init__(self, method: str = "pointwise", *, model: str | None = None,
                  base_url: str | None = None, engine: Engine | None = None,
                  api_key: str | None = None, params: dict[str, Any] | BaseModel | None = None,
                  strict: bool = False, seed: int = 0, max_concurrency: int = 64,
-                 engine_options: dict[str, Any] | None = None) -> None:
+                 engine_options: dict[str, Any] | None = None,
+                 index: str | Path | CorpusIndex | None = None,
+                 retriever: str | Retriever | None = None, depth: int = 100) -> None:
         if sum(x is not None for x in (model, base_url, engine)) > 1:
             raise InputError("give only one of model, base_url and engine")
         self.spec = get_method(method)
         self.params = self.spec.make_params(params)
         self.strict = strict
         self.seed = seed
+        self.depth = check_positive(depth, "depth")
+        self.index = _open_index(index)
+        self.retriever = _choose_retriever(self.index, retriever)
+        if self.spec.kind == "search" and self.retriever is None:
+            raise InputError(f"method {self.spec.name!r} searches a corpus: give index= (a "
+                             "folder from `rerankgraph index build`) or retriever=")
         self._graph = self.spec.build_graph()
         self._owns_engine = engine is None
         self._engine = engine
@@ -100,7 +118,8 @@ class Reranker:
     def engine(self) -> Engine:
         """The engine, built on first use."""
         if self._engine is None:
-            self._engine = self._engine_factory()
+            # A method that makes no LLM call (retrieve) never loads a model.
+            self._engine = self._engine_factory() if self.spec.uses_engine else NoEngine()
         return self._engine
 
     @property
@@ -108,9 +127,52 @@ class Reranker:
         """The compiled LangGraph graph of this method."""
         return self._graph
 
-    def context(self) -> RerankContext:
-        return RerankContext(engine=self.engine, params=self.params, seed=self.seed,
-                             strict=self.strict)
+    def context(self, params: BaseModel | None = None) -> RerankContext:
+        return RerankContext(engine=self.engine, params=params or self.params, seed=self.seed,
+                             strict=self.strict, retriever=self.retriever, index=self.index)
+
+    # -- search: the corpus through the index or retriever ----------------------------
+    def search(self, query: str | Query, k: int = 100, query_id: str = "q0") -> RerankResult:
+        """The top `k` documents of the corpus for `query`: a search method's own
+        ranking, or a rerank method's ranking of its top `depth` retrieved candidates.
+        Raises like `rerank`."""
+        return asyncio.run(self.asearch(query, k, query_id))
+
+    async def asearch(self, query: str | Query, k: int = 100, query_id: str = "q0"
+                      ) -> RerankResult:
+        result = await self._run(make_search_request(query, k, query_id), self.context())
+        if result.error is not None:
+            raise (StrictModeError if result.error_kind == "strict" else EngineError)(result.error)
+        return result
+
+    def search_batch(self, queries: Mapping[str, str] | Iterable[SearchRequest], k: int = 100,
+                     on_result: Callable[[RerankResult], None] | None = None
+                     ) -> list[RerankResult]:
+        """Searches many queries ({query_id: text}, or SearchRequest records)
+        concurrently; a failed query comes back with `error` set."""
+        requests = ([make_search_request(text, k, qid) for qid, text in queries.items()]
+                    if isinstance(queries, Mapping) else list(queries))
+        return self.rerank_batch(requests, on_result)
+
+    async def _retrieve_candidates(self, request: SearchRequest) -> RerankRequest:
+        """A rerank method's candidates: the retriever's top `depth`, with their texts."""
+        if self.retriever is None:
+            raise InputError(f"method {self.spec.name!r} needs candidates: pass docs, or "
+                             "give the Reranker an index= to retrieve them from")
+        if self.index is None:
+            raise InputError("retrieving candidates needs their texts: give index= with the "
+                             "retriever")
+        hits = (await asearch(self.retriever, {request.query.id: request.query.text},
+                              self.depth)).get(request.query.id, [])
+        candidates = []
+        for rank, (doc_id, score) in enumerate(hits, start=1):
+            title, text = self.index.document(doc_id)
+            candidates.append(Candidate(doc_id=doc_id, text=text, title=title or None,
+                                        score=score, rank=rank))
+        if not candidates:
+            raise InputError(f"query {request.query.id!r}: the retriever found no document "
+                             "sharing a term with it")
+        return RerankRequest(query=request.query, candidates=tuple(candidates))
 
     def rerank(self, query: str | Query, docs: Sequence[DocLike], query_id: str = "q0"
                ) -> RerankResult:
@@ -136,8 +198,8 @@ class Reranker:
     async def arerank_batch(self, requests: Iterable[RequestLike],
                             on_result: Callable[[RerankResult], None] | None = None
                             ) -> list[RerankResult]:
-        checked = [r if isinstance(r, RerankRequest) else make_request(r[0], r[1])
-                   for r in requests]
+        checked = [r if isinstance(r, RerankRequest | SearchRequest)
+                   else make_request(r[0], r[1]) for r in requests]
         context = self.context()
 
         async def one(request: RerankRequest) -> RerankResult:
@@ -148,17 +210,38 @@ class Reranker:
 
         return list(await asyncio.gather(*(one(r) for r in checked)))
 
-    async def _run(self, request: RerankRequest, context: RerankContext) -> RerankResult:
+    async def _run(self, request: RerankRequest | SearchRequest, context: RerankContext
+                   ) -> RerankResult:
         started = time.perf_counter()
+        k: int | None = None
+        source = "given"
+        if isinstance(request, SearchRequest):
+            k = request.k
+            if self.spec.kind == "search":
+                source = f"method:{self.spec.name}({_name(self.retriever)})"
+                if "k" in type(context.params).model_fields:
+                    context = replace(context, params=context.params.model_copy(update={"k": k}))
+                graph_input: dict[str, Any] = {"query": request.query, "candidates": []}
+            else:
+                source = f"retriever:{_name(self.retriever)}"
+                retrieved = await self._retrieve_candidates(request)
+                graph_input = {"query": request.query,
+                               "candidates": list(retrieved.candidates)}
+        else:
+            source = request.candidates_from
+            graph_input = {"query": request.query, "candidates": list(request.candidates)}
         try:
-            state = await self._graph.ainvoke(
-                {"query": request.query, "candidates": list(request.candidates)},
-                context=context, config={"recursion_limit": 10_000})
+            if graph_input["candidates"] or self.spec.kind == "search":
+                state = await self._graph.ainvoke(graph_input, context=context,
+                                                  config={"recursion_limit": 10_000})
+            else:  # the retriever found nothing: an empty ranking, counted short
+                state = {"judgments": [], "ranking": []}
         except EngineError as exc:
             return RerankResult(query_id=request.query.id, error=str(exc), error_kind="engine")
         judgments = state.get("judgments", [])
         provenance = summarize(self.spec.name, context.engine.model_name, judgments,
-                               time.perf_counter() - started, context.engine.simulated)
+                               time.perf_counter() - started, context.engine.simulated,
+                               candidates_from=source)
         if self.strict and (provenance.repaired or provenance.fallbacks):
             # A failed query, not a crash: the rest of a batch goes on.
             return RerankResult(
@@ -166,7 +249,7 @@ class Reranker:
                 error=f"{provenance.repaired} repaired and {provenance.fallbacks} fallback "
                       "replies under --strict")
         ranking: list[ScoredDoc] = state["ranking"]
-        return RerankResult(query_id=request.query.id, ranking=tuple(ranking),
+        return RerankResult(query_id=request.query.id, ranking=tuple(ranking[:k]),
                             provenance=provenance)
 
     def close(self) -> None:
@@ -179,6 +262,39 @@ class Reranker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_search_request(query: str | Query, k: int = 100, query_id: str = "q0"
+                        ) -> SearchRequest:
+    """Validates one search query; bad input raises a one-line InputError."""
+    check_positive(k, "k")
+    try:
+        record = query if isinstance(query, Query) else Query(id=query_id, text=query)
+        return SearchRequest(query=record, k=k)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InputError(str(error.get("ctx", {}).get("error") or error["msg"])) from None
+
+
+def _open_index(index: str | Path | CorpusIndex | None) -> CorpusIndex | None:
+    if index is None or isinstance(index, CorpusIndex):
+        return index
+    return CorpusIndex(index)
+
+
+def _choose_retriever(index: CorpusIndex | None, retriever: str | Retriever | None
+                      ) -> Retriever | None:
+    if retriever is None:
+        return index.retriever("bm25") if index is not None else None
+    if isinstance(retriever, str):
+        if index is None:
+            raise InputError(f"retriever {retriever!r} needs an index=")
+        return index.retriever(retriever)
+    return retriever
+
+
+def _name(retriever: Retriever | None) -> str:
+    return getattr(retriever, "name", type(retriever).__name__)
 
 
 _default: dict[str, Reranker] = {}

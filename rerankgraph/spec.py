@@ -29,6 +29,7 @@ class MethodSpec:
     description: str
     aliases: tuple[str, ...] = field(default=())
     kind: MethodKind = "rerank"
+    uses_engine: bool = True  # False: no LLM call, so no model is loaded for it
 
     def make_params(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Validates user parameters; unknown names and bad values raise InputError."""

@@ -75,6 +75,7 @@ class RerankRequest(_Record):
 
     query: Query
     candidates: tuple[Candidate, ...]
+    candidates_from: str = "given"  # given, run:FILE or retriever:NAME
 
     @model_validator(mode="after")
     def _check_candidates(self) -> RerankRequest:
@@ -86,6 +87,14 @@ class RerankRequest(_Record):
             raise ValueError(f"query {self.query.id!r} has duplicate candidate ids "
                              f"{sorted(dupes)[:5]}; each doc_id may appear once")
         return self
+
+
+class SearchRequest(_Record):
+    """One query for a search method, or for a rerank method that retrieves its own
+    candidates: `k` documents come back."""
+
+    query: Query
+    k: int = Field(100, ge=1)
 
 
 class ParseStatus(StrEnum):
@@ -131,6 +140,9 @@ class Provenance(_Record):
     truncated_docs: int = Field(description="documents cut to the token budget")
     cached_calls: int = Field(0, description="calls replayed from the job's reply cache")
     simulated: bool = False
+    candidates_from: str = Field(
+        "given", description="where the ranked documents came from: given, run:FILE, "
+                             "retriever:NAME or method:NAME")
     judgments: tuple[Judgment, ...] = ()
 
 

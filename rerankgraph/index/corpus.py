@@ -179,6 +179,33 @@ class CorpusIndex:
                              f"{self.fingerprint[:12]}…, not {path}'s); point --index at its "
                              "own index or rebuild with --rebuild")
 
+    @cached_property
+    def corpus(self) -> Corpus:
+        """The documents, read from the corpus.jsonl the index was built on (checked
+        against its fingerprint). `attach_corpus` points at a moved copy."""
+        corpus = read_corpus(self.manifest["corpus"]["path"])
+        if corpus.sha256 != self.fingerprint:
+            raise InputError(f"{corpus.path} changed since index {self.path} was built; "
+                             "rebuild the index with --rebuild")
+        return corpus
+
+    def attach_corpus(self, data: str | Path) -> None:
+        """Reads the documents from DATA (a BEIR folder or corpus.jsonl) instead of the
+        recorded path; raises InputError if it is another corpus."""
+        self.check_corpus(data)
+        self.__dict__["corpus"] = read_corpus(data)
+        self.__dict__.pop("_documents", None)
+
+    def document(self, doc_id: str) -> tuple[str, str]:
+        """(title, text) of one document."""
+        return self._documents[doc_id]
+
+    @cached_property
+    def _documents(self) -> dict[str, tuple[str, str]]:
+        corpus = self.corpus
+        return dict(zip(corpus.doc_ids, zip(corpus.titles, corpus.texts, strict=True),
+                        strict=True))
+
     def derived_path(self, name: str) -> Path:
         """A folder for something derived from this corpus (e.g. "tree")."""
         folder = self.path / "derived" / name

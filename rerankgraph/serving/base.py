@@ -191,3 +191,20 @@ class Engine(ABC):
         """(hit tokens, queried tokens) of the engine's prefix cache so far, or None
         where the engine does not report it."""
         return None
+
+
+class NoEngine(Engine):
+    """The engine of a method that makes no LLM call (e.g. `retrieve`): nothing to load,
+    and any call is a bug that says so."""
+
+    model_name = "none"
+    max_model_len = 0
+
+    async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
+        raise RuntimeError("this method declared uses_engine=False but called the engine")
+
+    async def _tokenize(self, text: str) -> list[int]:
+        raise RuntimeError("this method declared uses_engine=False but called the engine")
+
+    async def _detokenize(self, token_ids: list[int]) -> str:
+        raise RuntimeError("this method declared uses_engine=False but called the engine")
