@@ -1,13 +1,12 @@
-"""Command line: thin wrappers that parse arguments and call the SDK."""
+"""Command line: thin wrappers that parse arguments and call one SDK or job function."""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rerankgraph.errors import RerankgraphError
+
+if TYPE_CHECKING:
+    from rerankgraph.jobs.rerank import JobProgress, JobSettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LLM reranking with LangGraph judges on vLLM.")
@@ -64,7 +66,12 @@ def rerank(
     provenance: Annotated[Path | None, typer.Option(help="JSONL of per-query provenance")] = None,
 ) -> None:
     """Rerank a TREC run's top-K and write a TREC run (the rest keeps first-stage order)."""
-    _run_command(locals(), durable=False)
+    from rerankgraph.jobs.rerank import JobSettings
+
+    _run_job(JobSettings(
+        data=data, run=run, out=out_path, method=method, params=parse_params(param or []),
+        queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
+        model=model, base_url=base_url, api_key=api_key))
 
 
 @app.command()
@@ -90,187 +97,63 @@ def batch(
 ) -> None:
     """Durable batch job: resumable after a crash (finished queries and engine replies
     are kept in a SQLite state file), with a per-query provenance JSONL and a summary."""
-    options = locals()
-    options["provenance"] = provenance or out_path.with_name(out_path.name + ".provenance.jsonl")
-    options["state"] = state or out_path.with_name(out_path.name + ".state.sqlite")
-    _run_command(options, durable=True)
+    from rerankgraph.jobs.rerank import JobSettings
+    from rerankgraph.simulation import SimulationSettings
+
+    _run_job(JobSettings(
+        data=data, run=run, out=out_path, method=method, params=parse_params(param or []),
+        queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
+        model=model, base_url=base_url, api_key=api_key, max_concurrency=max_concurrency,
+        backend=backend, durable=True, state=state, fresh=fresh, simulate=simulate,
+        simulation=SimulationSettings(score_noise=sim_noise, flip_prob=sim_flip,
+                                      position_bias=sim_position_bias)))
 
 
-def _run_command(options: dict[str, Any], durable: bool) -> None:
-    from rerankgraph.data import build_job, load_beir, read_trec_run, run_lines, write_trec_run
-    from rerankgraph.jobs.store import JobStore, iter_jsonl
-    from rerankgraph.registry import get_method
+def _run_job(settings: JobSettings) -> None:
+    """Runs a rerank job with a progress bar, prints its summary, and exits 1 when a
+    query failed."""
+    from rerankgraph.jobs.rerank import run_rerank_job
 
-    spec = get_method(options["method"])
-    params = spec.make_params(parse_params(options["param"] or []))
-    data_dir, run_path, out_path = options["data"], options["run"], options["out_path"]
-    dataset = load_beir(data_dir)
-    first_stage = read_trec_run(run_path)
-    job = build_job(dataset, first_stage, depth=options["depth"], queries=options["queries"])
-    missing = sum(len(v) for v in job.missing_docs.values())
-    if missing:
-        err.print(f"warning: {missing} doc ids of the run are not in "
-                  f"{data_dir / 'corpus.jsonl'} ({len(job.missing_docs)} queries); "
-                  "they were skipped", highlight=False, soft_wrap=True)
-    for qid, why in job.skipped_queries.items():
-        err.print(f"warning: query {qid!r} skipped: {why}", highlight=False)
-    if not job.requests:
-        raise RerankgraphError("no query is left to rerank after the skips above")
-
-    store = None
-    if durable:
-        if options["fresh"] and options["state"].exists():
-            options["state"].unlink()
-        store = JobStore(options["state"])
-        # Checked before the engine loads. Adding queries or toggling --strict is fine
-        # (a strict failure reruns from cached replies); changing what decides a
-        # query's ranking is not.
-        store.check_fingerprint({
-            "method": spec.name, "params": params.model_dump(mode="json"),
-            "model": options["model"] or options["base_url"] or "embedded",
-            "simulation": _simulation_label(options),
-            "data": str(Path(data_dir).resolve()), "run": str(Path(run_path).resolve()),
-            "depth": options["depth"], "seed": options["seed"]})
     _quiet_vllm()
-    err.print(f"loading engine ({options['base_url'] or options['model'] or 'embedded judge'})"
-              " ...", highlight=False)
-    if options.get("backend", "vllm") not in ("vllm", "ray"):
-        raise RerankgraphError(f"--backend {options['backend']!r}: use vllm or ray")
-    if options.get("backend") == "ray":
-        report = _run_on_ray_data(spec.name, params, options, job.requests, store)
-        simulated = False
-    else:
-        report, simulated = _run_on_engine(spec.name, params, options, dataset, job.requests,
-                                           store, durable)
-    tag = f"rerankgraph-{spec.name}" + ("-SIMULATED" if simulated else "")
-    write_trec_run(out_path, {r.query_id: run_lines(r, first_stage[r.query_id], tag)
-                              for r in report.results if r.ok})
-    if options["provenance"] is not None:
-        with Path(options["provenance"]).open("w", encoding="utf-8") as sink:
-            sink.writelines(iter_jsonl(report.results))
-    _print_summary(report, out_path)
-    if store is not None:
-        store.close()
+    bar = _ProgressBar()
+    try:
+        report = run_rerank_job(settings, on_progress=bar.update, log=_say)
+    finally:
+        bar.stop()
+    _say(report.summary_line(settings.out))
     if report.failures:
         for qid, error in report.failures.items():
-            err.print(f"failed: query {qid!r}: {error}", highlight=False, soft_wrap=True)
-        err.print(f"{len(report.failures)} of {len(report.results)} queries failed; their lines "
-                  f"are not in {out_path}. Rerun the same command to retry them.",
-                  highlight=False, soft_wrap=True)
+            _say(f"failed: query {qid!r}: {error}")
+        _say(f"{len(report.failures)} of {len(report.results)} queries failed; their lines "
+             f"are not in {settings.out}. Rerun the same command to retry them.")
         raise typer.Exit(1)
 
 
-def _run_on_engine(method: str, params: Any, options: dict[str, Any], dataset: Any,
-                   requests: list[Any], store: Any, durable: bool) -> tuple[Any, bool]:
-    from rerankgraph.jobs.store import CachingEngine
-    from rerankgraph.sdk import Reranker
-    from rerankgraph.serving.factory import build_engine
-
-    if options.get("simulate"):
-        engine = _simulated_engine(options, dataset)
-    else:
-        engine = build_engine(options["model"], options["base_url"], options["api_key"],
-                              options.get("max_concurrency", 64), {})
-    try:
-        if store is not None:
-            engine = CachingEngine(engine, store)
-        reranker = Reranker(method, engine=engine, params=params, strict=options["strict"],
-                            seed=options["seed"])
-        report = _run_with_progress(reranker, requests, store, durable)
-    finally:
-        engine.close()
-        if isinstance(engine, CachingEngine):
-            engine.inner.close()
-    return report, engine.simulated
+def _say(message: str) -> None:
+    err.print(message, highlight=False, soft_wrap=True)
 
 
-def _run_on_ray_data(method: str, params: Any, options: dict[str, Any], requests: list[Any],
-                     store: Any) -> Any:
-    """Ray Data backend: the not-yet-finished queries go through one pipeline."""
-    from rerankgraph.jobs.ray import rerank_with_ray_data
-    from rerankgraph.jobs.runner import JobReport
-    from rerankgraph.serving.model_store import resolve_model
+class _ProgressBar:
+    """The rich progress bar on stderr, shown from a job's first progress report."""
 
-    if store is None:
-        raise RerankgraphError("--backend ray is for `rerankgraph batch`")
-    if options.get("base_url") or options.get("simulate"):
-        raise RerankgraphError("--backend ray runs its own vLLM replicas; drop --base-url "
-                               "and --simulate")
-    done = store.finished() if store is not None else {}
-    todo = [r for r in requests if r.query.id not in done]
-    started = time.perf_counter()
-    fresh = rerank_with_ray_data(method, todo, resolve_model(options["model"]),
-                                 params.model_dump()) if todo else []
-    for result in fresh:
-        store.save_result(result)  # one pipeline: all its queries finish together
-    resumed = [done[r.query.id] for r in requests if r.query.id in done]
-    return JobReport(results=sorted([*resumed, *fresh], key=lambda r: r.query_id),
-                     resumed=len(resumed), wall_time_s=time.perf_counter() - started)
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
 
+    def update(self, progress: JobProgress) -> None:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("queries, {task.fields[tps]} tok/s"), TimeRemainingColumn(),
+                console=err, transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("rerank", total=progress.total, tps="0")
+        self._progress.update(self._task, completed=progress.done,
+                              tps=f"{progress.tokens_per_s:,.0f}")
 
-def _simulation_label(options: dict[str, Any]) -> str | None:
-    if not options.get("simulate"):
-        return None
-    return (f"{options['simulate']}:{options['sim_noise']}:{options['sim_flip']}:"
-            f"{options['sim_position_bias']}")
-
-
-def _simulated_engine(options: dict[str, Any], dataset: Any) -> Any:
-    from rerankgraph.data import read_qrels
-    from rerankgraph.simulation import SimulatedJudge, SimulationSettings
-
-    settings = SimulationSettings(score_noise=options["sim_noise"], flip_prob=options["sim_flip"],
-                                  position_bias=options["sim_position_bias"])
-    err.print(f"SIMULATED JUDGE: answers come from {options['simulate']}, not from a model "
-              f"({settings.label()})", highlight=False, soft_wrap=True)
-    return SimulatedJudge(read_qrels(options["simulate"]), dataset.queries, dataset.corpus,
-                          settings, seed=options["seed"])
-
-
-def _run_with_progress(reranker: Any, requests: list[Any], store: Any, durable: bool) -> Any:
-    from rerankgraph.jobs.runner import run_job
-
-    started = time.perf_counter()
-    engine = reranker.engine
-    with _progress() as bar:
-        done = len(store.finished()) if store is not None else 0
-        task = bar.add_task("rerank", total=len(requests), tps="0",
-                            completed=min(done, len(requests)))
-
-        def on_result(result: Any) -> None:
-            tokens = engine.stats.prompt_tokens + engine.stats.completion_tokens
-            rate = tokens / max(time.perf_counter() - started, 1e-9)
-            bar.update(task, advance=1, tps=f"{rate:,.0f}")
-
-        return run_job(reranker, requests, store, on_result)
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("queries, {task.fields[tps]} tok/s"), TimeRemainingColumn(),
-                    console=err, transient=False)
-
-
-def _print_summary(report: Any, out_path: Path) -> None:
-    done = [r.provenance for r in report.results if r.ok]
-    prompt = sum(p.prompt_tokens for p in done)
-    completion = sum(p.completion_tokens for p in done)
-    wall = report.wall_time_s
-    simulated = any(p.simulated for p in done)
-    line = ("SIMULATED JUDGE, not a model: " if simulated else "") + (
-            f"wrote {out_path}: {len(done)} queries reranked ({report.resumed} resumed), "
-            f"{len(report.failures)} failed, {sum(p.llm_calls for p in done)} LLM calls "
-            f"({report.cache_hits} from cache), {prompt} prompt + {completion} completion "
-            f"tokens, {sum(p.repaired for p in done)} repaired, "
-            f"{sum(p.fallbacks for p in done)} fallbacks, "
-            f"{sum(p.truncated_docs for p in done)} truncated docs, {wall:.1f} s")
-    fresh_tokens = sum(p.prompt_tokens + p.completion_tokens for r, p in
-                       ((r, r.provenance) for r in report.results if r.ok))
-    line += f", {fresh_tokens / max(wall, 1e-9):,.0f} tok/s"
-    if report.prefix_cache and report.prefix_cache[1]:
-        hits, queried = report.prefix_cache
-        line += f", prefix cache hit rate {hits / queried:.1%}"
-    err.print(line, highlight=False, soft_wrap=True)
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 @app.command("eval")

@@ -55,6 +55,14 @@ def completion_from_row(row: dict[str, Any]) -> Completion:
                       completion_tokens=int(row["num_generated_tokens"]))
 
 
+def check_ray_method(method: str) -> None:
+    """Raises InputError unless `method` (a canonical name) is single-pass."""
+    if method not in RAY_METHODS:
+        raise InputError(f"method {method!r} needs replies between its calls; the Ray Data "
+                         f"backend runs {', '.join(RAY_METHODS)}. Use --base-url with a "
+                         "Ray-backed vLLM server instead")
+
+
 def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: str,
                          params: dict[str, Any] | None = None, *, batch_size: int = 64,
                          concurrency: int = 1, max_model_len: int = 4096) -> list[RerankResult]:
@@ -69,10 +77,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     from rerankgraph.sdk import summarize
 
     spec = get_method(method)
-    if spec.name not in RAY_METHODS:
-        raise InputError(f"method {spec.name!r} needs replies between its calls; the Ray Data "
-                         f"backend runs {', '.join(RAY_METHODS)}. Use --base-url with a "
-                         "Ray-backed vLLM server instead")
+    check_ray_method(spec.name)
     try:
         import ray
         from ray.data.llm import build_processor, vLLMEngineProcessorConfig

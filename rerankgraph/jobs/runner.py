@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rerankgraph.jobs.store import JobStore
 from rerankgraph.sdk import Reranker
@@ -13,11 +14,13 @@ from rerankgraph.types import RerankRequest, RerankResult
 
 @dataclass
 class JobReport:
-    """Every query's result (sorted by query id), and what the job cost."""
+    """Every query's result (sorted by query id), and what the job cost. `resumed_ids`
+    are the queries taken as finished from an earlier run; `failures` maps the queries
+    that failed in this run to their error."""
 
     results: list[RerankResult]
-    resumed: int
     wall_time_s: float
+    resumed_ids: frozenset[str] = frozenset()
     prefix_cache: tuple[int, int] | None = None
     cache_hits: int = 0
     failures: dict[str, str] = field(default_factory=dict)
@@ -25,6 +28,72 @@ class JobReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    @property
+    def resumed(self) -> int:
+        return len(self.resumed_ids)
+
+    def totals(self) -> JobTotals:
+        """The sums the summary line reports."""
+        return JobTotals.of(self)
+
+    def summary_line(self, out_path: str | Path) -> str:
+        """One line: queries, failures, calls, tokens, repairs, fallbacks, time, tokens/s
+        and the prefix-cache hit rate; it starts with SIMULATED JUDGE when one answered."""
+        totals = self.totals()
+        line = ("SIMULATED JUDGE, not a model: " if totals.simulated else "") + (
+            f"wrote {out_path}: {totals.queries} queries reranked ({self.resumed} resumed), "
+            f"{len(self.failures)} failed, {totals.llm_calls} LLM calls "
+            f"({self.cache_hits} from cache), {totals.prompt_tokens} prompt + "
+            f"{totals.completion_tokens} completion tokens, {totals.repaired} repaired, "
+            f"{totals.fallbacks} fallbacks, {totals.truncated_docs} truncated docs, "
+            f"{self.wall_time_s:.1f} s, {totals.tokens_per_s:,.0f} tok/s")
+        if self.prefix_cache and self.prefix_cache[1]:
+            hits, queried = self.prefix_cache
+            line += f", prefix cache hit rate {hits / queried:.1%}"
+        return line
+
+
+@dataclass(frozen=True)
+class JobTotals:
+    """Sums over a job's finished queries (resumed ones included), and `run_tokens`:
+    the tokens this run computed, over which tokens/s is measured. Resumed queries and
+    replies replayed from the reply cache cost this run nothing, so they are left out
+    of it."""
+
+    queries: int
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    repaired: int
+    fallbacks: int
+    truncated_docs: int
+    run_tokens: int
+    wall_time_s: float
+    simulated: bool
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.run_tokens / max(self.wall_time_s, 1e-9)
+
+    @classmethod
+    def of(cls, report: JobReport) -> JobTotals:
+        done = [r for r in report.results if r.ok and r.provenance is not None]
+        provenance = [r.provenance for r in done if r.provenance is not None]
+        fresh = [r.provenance for r in done
+                 if r.provenance is not None and r.query_id not in report.resumed_ids]
+        return cls(
+            queries=len(done),
+            llm_calls=sum(p.llm_calls for p in provenance),
+            prompt_tokens=sum(p.prompt_tokens for p in provenance),
+            completion_tokens=sum(p.completion_tokens for p in provenance),
+            repaired=sum(p.repaired for p in provenance),
+            fallbacks=sum(p.fallbacks for p in provenance),
+            truncated_docs=sum(p.truncated_docs for p in provenance),
+            run_tokens=sum(j.prompt_tokens + j.completion_tokens
+                           for p in fresh for j in p.judgments if not j.cached),
+            wall_time_s=report.wall_time_s,
+            simulated=any(p.simulated for p in provenance))
 
 
 def run_job(reranker: Reranker, requests: Sequence[RerankRequest], store: JobStore | None = None,
@@ -53,6 +122,6 @@ def run_job(reranker: Reranker, requests: Sequence[RerankRequest], store: JobSto
     if before is not None and after is not None:
         prefix = (after[0] - before[0], after[1] - before[1])
     results = sorted([*resumed.values(), *fresh], key=lambda r: r.query_id)
-    return JobReport(results=results, resumed=len(resumed), wall_time_s=wall,
+    return JobReport(results=results, resumed_ids=frozenset(resumed), wall_time_s=wall,
                      prefix_cache=prefix, cache_hits=getattr(reranker.engine, "cache_hits", 0),
                      failures={r.query_id: r.error for r in fresh if r.error is not None})
