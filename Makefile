@@ -27,6 +27,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff check rerankgraph tests bench
 	$(BIN)/mypy rerankgraph
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache
