@@ -162,7 +162,6 @@ class RerankJob:
     """Requests built from a run and a BEIR folder, with what had to be skipped."""
 
     requests: list[RerankRequest]
-    run: dict[str, list[RunEntry]]
     missing_docs: dict[str, list[str]] = field(default_factory=dict)
     skipped_queries: dict[str, str] = field(default_factory=dict)
 
@@ -185,7 +184,7 @@ def build_job(data: BeirFolder, run: dict[str, list[RunEntry]], *, depth: int,
         raise InputError(f"{len(absent)} query ids of the run are not in "
                          f"{data.path / 'queries.jsonl'} (first: {absent[0]!r}); "
                          "use the queries file that produced the run")
-    job = RerankJob(requests=[], run=run)
+    job = RerankJob(requests=[])
     for qid in query_ids:
         if not data.queries[qid].strip():
             job.skipped_queries[qid] = "empty query text in queries.jsonl"

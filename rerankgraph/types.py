@@ -103,7 +103,6 @@ class ParseStatus(StrEnum):
     OK = "ok"
     REPAIRED = "repaired"  # readable after a fix (dropped duplicates, cut prose, ...)
     FALLBACK = "fallback"  # unreadable; a documented default stood in
-    FAILED = "failed"  # the engine call itself failed; nothing stood in
 
 
 class Judgment(_Record):

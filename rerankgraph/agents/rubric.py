@@ -60,7 +60,7 @@ def read_rubric(completion: Completion) -> tuple[float, ParseStatus, str]:
     return sum(scores) / len(scores), worst, "; ".join(notes)
 
 
-_SEVERITY = [ParseStatus.OK, ParseStatus.REPAIRED, ParseStatus.FALLBACK, ParseStatus.FAILED]
+_SEVERITY = [ParseStatus.OK, ParseStatus.REPAIRED, ParseStatus.FALLBACK]
 
 
 class RubricAgent(Agent):

@@ -49,8 +49,6 @@ class OpenAIEngine(Engine):
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
-        self.in_flight_peak = 0
-        self._in_flight = 0
         self.run_sync(self._connect(model))
 
     def __repr__(self) -> str:  # never show the key
@@ -84,16 +82,11 @@ class OpenAIEngine(Engine):
         url = f"{self.base_url}{path}"
         try:
             async with self._semaphore:
-                self._in_flight += 1
-                self.in_flight_peak = max(self.in_flight_peak, self._in_flight)
-                try:
-                    async for attempt in retrying:
-                        with attempt:
-                            if attempt.retry_state.attempt_number > 1:
-                                self.stats.retries += 1
-                            return await self._send_once(method, path, body)
-                finally:
-                    self._in_flight -= 1
+                async for attempt in retrying:
+                    with attempt:
+                        if attempt.retry_state.attempt_number > 1:
+                            self.stats.retries += 1
+                        return await self._send_once(method, path, body)
         except _Retryable as exc:
             raise EngineError(f"{url}: {exc} (gave up after {self._max_attempts} attempts)"
                               ) from None

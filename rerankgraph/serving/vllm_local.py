@@ -30,8 +30,6 @@ class VllmEngine(Engine):
         # Set to a list to record (prompt token ids, SamplingParams) of every call sent;
         # the efficiency benchmark replays them through vLLM's offline API.
         self.sent: list[tuple[list[int], Any]] | None = None
-        self.in_flight_peak = 0
-        self._in_flight = 0
         apply_cpu_env_defaults()
         try:
             from vllm.engine.arg_utils import AsyncEngineArgs
@@ -108,15 +106,10 @@ class VllmEngine(Engine):
             self.sent.append((prompt_ids, sampling))
         final = None
         async with self._semaphore:
-            self._in_flight += 1
-            self.in_flight_peak = max(self.in_flight_peak, self._in_flight)
-            try:
-                async for output in self._llm.generate(
-                        TokensPrompt(prompt_token_ids=prompt_ids), sampling,
-                        request_id=uuid.uuid4().hex):
-                    final = output
-            finally:
-                self._in_flight -= 1
+            async for output in self._llm.generate(
+                    TokensPrompt(prompt_token_ids=prompt_ids), sampling,
+                    request_id=uuid.uuid4().hex):
+                final = output
         assert final is not None
         return _completion_from_output(final, len(prompt_ids))
 
