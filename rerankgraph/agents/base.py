@@ -73,9 +73,33 @@ async def fit_candidates(engine: Engine, candidates: Sequence[Candidate], max_to
     return [FittedDoc(c, text, cut) for c, (text, cut) in zip(candidates, fitted, strict=True)]
 
 
-def judgment(agent: str, docs: Sequence[FittedDoc], completion: Completion, parsed: object,
-             status: ParseStatus, note: str = "") -> Judgment:
-    """A judgment record for one call over `docs`."""
+CUT_OFF_NOTE = "reply cut off at max_tokens"
+
+
+def cut_off(request: ChatRequest, completion: Completion) -> bool:
+    """True when a sample stopped at `max_tokens` before its reply was complete. A reply
+    that already is one of the request's choices, or matches its regex in full, is
+    complete even when it used every token it was allowed: one-token judges always do."""
+    for text, reason in zip(completion.texts, completion.finish_reasons, strict=False):
+        if reason != "length":
+            continue
+        if request.choice is not None and text in request.choice:
+            continue
+        if request.regex is not None and re.fullmatch(request.regex, text) is not None:
+            continue
+        return True
+    return False
+
+
+def judgment(agent: str, request: ChatRequest, docs: Sequence[FittedDoc],
+             completion: Completion, parsed: object, status: ParseStatus, note: str = ""
+             ) -> Judgment:
+    """The judgment record of one call (`request` answered by `completion`) over `docs`.
+    Every agent builds its judgments here, so that a reply cut off at max_tokens is never
+    taken as clean: an OK reading of it becomes REPAIRED (a FALLBACK stays one)."""
+    if status != ParseStatus.FALLBACK and cut_off(request, completion):
+        status = ParseStatus.REPAIRED
+        note = f"{note}; {CUT_OFF_NOTE}" if note else CUT_OFF_NOTE
     return Judgment(agent=agent, doc_ids=tuple(d.candidate.doc_id for d in docs),
                     raw_reply=completion.text, parsed=parsed, status=status, note=note,
                     prompt_tokens=completion.prompt_tokens,
@@ -90,11 +114,12 @@ async def judge_each(agent: str, engine: Engine, query: Query, candidates: Seque
     """One call per candidate, all sent to the engine in one batch; one judgment each
     with the score `read` takes from the reply."""
     docs = await fit_candidates(engine, candidates, max_doc_tokens, per_prompt=1)
-    completions = await engine.chat([make_request(doc.text) for doc in docs])
+    requests = [make_request(doc.text) for doc in docs]
+    completions = await engine.chat(requests)
     judgments = []
-    for doc, completion in zip(docs, completions, strict=True):
+    for doc, call, completion in zip(docs, requests, completions, strict=True):
         score, status, note = read(completion)
-        judgments.append(judgment(agent, [doc], completion, score, status, note))
+        judgments.append(judgment(agent, call, [doc], completion, score, status, note))
     return judgments
 
 

@@ -50,12 +50,13 @@ class FirstAgent(Agent):
         docs = await fit_candidates(engine, window, budget)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
                         labels=labels)
-        [completion] = await engine.chat([self.ask(
-            prompt, max_tokens=1, choice=tuple(labels), top_logprobs=MAX_TOP_LOGPROBS)])
+        call = self.ask(prompt, max_tokens=1, choice=tuple(labels),
+                        top_logprobs=MAX_TOP_LOGPROBS)
+        [completion] = await engine.chat([call])
         order, status, note = order_from_first_token(completion.first_token_logprobs,
                                                      completion.text, labels)
         ids = reorder([d.candidate.doc_id for d in docs], order)
-        return judgment(self.name, docs, completion, ids, status, note)
+        return judgment(self.name, call, docs, completion, ids, status, note)
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """The label of the best passage, with every label's logprob."""

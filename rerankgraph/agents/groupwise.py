@@ -108,12 +108,13 @@ class GroupwiseAgent(Agent):
         for attempt in range(2):
             sampling = ({"temperature": 0.0} if attempt == 0 else
                         {"temperature": params.retry_temperature, "seed": seed + 1})
-            [completion] = await engine.chat([self.ask(prompt, **ask, **sampling)])
+            call = self.ask(prompt, **ask, **sampling)
+            [completion] = await engine.chat([call])
             scores, status, note = read_group_scores(completion.text, len(docs))
             parsed = {docs[i].candidate.doc_id: s for i, s in scores.items()}
             if status == ParseStatus.FALLBACK and attempt == 0:
                 note += "; retried with a new seed"
-            judgments.append(judgment(self.name, docs, completion, parsed, status, note))
+            judgments.append(judgment(self.name, call, docs, completion, parsed, status, note))
             if status != ParseStatus.FALLBACK:
                 break
         return judgments

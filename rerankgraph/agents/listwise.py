@@ -37,11 +37,12 @@ class ListwiseAgent(Agent):
                                       self.reply_tokens(len(window)), params.max_doc_tokens)
         docs = await fit_candidates(engine, window, budget)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
-        [completion] = await engine.chat([self.ask(
-            prompt, max_tokens=self.reply_tokens(len(docs)), regex=permutation_regex(len(docs)))])
+        call = self.ask(prompt, max_tokens=self.reply_tokens(len(docs)),
+                        regex=permutation_regex(len(docs)))
+        [completion] = await engine.chat([call])
         order, status, note = read_permutation(completion.text, len(docs))
         ids = reorder([d.candidate.doc_id for d in docs], order)
-        return judgment(self.name, docs, completion, ids, status, note)
+        return judgment(self.name, call, docs, completion, ids, status, note)
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """Every id, most relevant first."""

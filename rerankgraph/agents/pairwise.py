@@ -40,15 +40,15 @@ class PairwiseAgent(Agent):
         """P(a is more relevant than b), with the two judgments (a,b) and (b,a)."""
         doc_a, doc_b = await fit_candidates(engine, [a, b], params.max_doc_tokens)
         orders = [(doc_a, doc_b), (doc_b, doc_a)]
-        completions = await engine.chat([
-            self.ask(render(self.template, query=query.text, first=x.text, second=y.text),
-                     max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
-            for x, y in orders])
+        calls = [self.ask(render(self.template, query=query.text, first=x.text, second=y.text),
+                          max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
+                 for x, y in orders]
+        completions = await engine.chat(calls)
         judgments, first_wins = [], []
-        for (x, y), completion in zip(orders, completions, strict=True):
+        for (x, y), call, completion in zip(orders, calls, completions, strict=True):
             probability, status, note = _first_wins(completion)
             first_wins.append(probability)
-            judgments.append(judgment(self.name, [x, y], completion, probability, status,
+            judgments.append(judgment(self.name, call, [x, y], completion, probability, status,
                                       note))
         return (first_wins[0] + (1 - first_wins[1])) / 2, judgments
 

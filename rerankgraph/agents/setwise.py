@@ -46,14 +46,15 @@ class SetwiseAgent(Agent):
         docs = await fit_candidates(engine, docs_in, params.max_doc_tokens)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
                         labels=labels)
-        [completion] = await engine.chat([self.ask(prompt, max_tokens=1, choice=tuple(labels),
-                                                   top_logprobs=min(20, len(labels) + 5))])
+        call = self.ask(prompt, max_tokens=1, choice=tuple(labels),
+                        top_logprobs=min(20, len(labels) + 5))
+        [completion] = await engine.chat([call])
         chosen, status, note = read_choice(completion.text, completion.first_token_logprobs,
                                            labels)
         if status == ParseStatus.FALLBACK:
             chosen = best_prior(docs_in)
-        return chosen, judgment(self.name, docs, completion, docs[chosen].candidate.doc_id,
-                                status, note)
+        return chosen, judgment(self.name, call, docs, completion,
+                                docs[chosen].candidate.doc_id, status, note)
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """The label of the best passage, with every label's logprob."""

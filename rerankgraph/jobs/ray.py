@@ -42,7 +42,9 @@ def sampling_params(request: ChatRequest) -> dict[str, Any]:
     return params
 
 
-def completion_from_row(row: dict[str, Any]) -> Completion:
+def completion_from_row(row: dict[str, Any], max_tokens: int | None = None) -> Completion:
+    """A Completion from a Ray Data output row. Ray Data reports no finish reason; as
+    vLLM decides it, a reply that used all `max_tokens` stopped for "length"."""
     positions = []
     for position in row.get("logprobs") or []:
         by_token: dict[str, float] = {}
@@ -50,9 +52,11 @@ def completion_from_row(row: dict[str, Any]) -> Completion:
             token = item.get("decoded_token") or ""
             by_token[token] = max(by_token.get(token, float("-inf")), float(item["logprob"]))
         positions.append(by_token)
+    generated = int(row["num_generated_tokens"])
+    reason = None if max_tokens is None else "length" if generated >= max_tokens else "stop"
     return Completion(texts=(row["generated_text"],), logprobs=(tuple(positions),),
-                      prompt_tokens=int(row["num_input_tokens"]),
-                      completion_tokens=int(row["num_generated_tokens"]))
+                      prompt_tokens=int(row["num_input_tokens"]), completion_tokens=generated,
+                      finish_reasons=(reason,))
 
 
 def check_ray_method(method: str) -> None:
@@ -70,6 +74,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     provenance record carries the whole pipeline's wall time."""
     from transformers import AutoTokenizer
 
+    from rerankgraph.agents.base import FittedDoc, judgment
     from rerankgraph.agents.pointwise import PointwiseAgent
     from rerankgraph.agents.rubric import RubricAgent
     from rerankgraph.graphs.scoring import rank_by_score
@@ -87,13 +92,15 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     agent: Any = PointwiseAgent() if spec.name == "pointwise" else RubricAgent()
     tokenizer = AutoTokenizer.from_pretrained(model)
     rows = []
+    asked: dict[tuple[str, str], tuple[FittedDoc, ChatRequest]] = {}
     for item in requests:
         for candidate in item.candidates:
             ids = tokenizer.encode(candidate.full_text, add_special_tokens=False)
             budget = checked.max_doc_tokens
             truncated = len(ids) > budget
-            text = tokenizer.decode(ids[:budget]) if truncated else candidate.full_text
+            text = str(tokenizer.decode(ids[:budget])) if truncated else candidate.full_text
             call = agent.chat_request(item.query.text, text, checked)
+            asked[item.query.id, candidate.doc_id] = (FittedDoc(candidate, text, truncated), call)
             rows.append({"query_id": item.query.id, "doc_id": candidate.doc_id,
                          "truncated": truncated, "messages": list(call.messages),
                          "sampling_params": sampling_params(call)})
@@ -124,12 +131,11 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
 
     judgments: dict[str, list[Judgment]] = {r.query.id: [] for r in requests}
     for row in outputs:
-        completion = completion_from_row(row)
+        doc, call = asked[row["query_id"], row["doc_id"]]
+        completion = completion_from_row(row, call.max_tokens)
         score, status, note = agent.read(completion)
-        judgments[row["query_id"]].append(Judgment(
-            agent=agent.name, doc_ids=(row["doc_id"],), raw_reply=completion.text,
-            parsed=score, status=status, note=note, prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens, truncated_docs=int(row["truncated"])))
+        judgments[row["query_id"]].append(
+            judgment(agent.name, call, [doc], completion, score, status, note))
     results = []
     for item in requests:
         found = judgments[item.query.id]
