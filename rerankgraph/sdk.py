@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rerankgraph.context import RerankContext
-from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.errors import EngineError, InputError, StrictModeError
+from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import Retriever, asearch, check_positive
 from rerankgraph.serving.base import Engine, NoEngine
@@ -31,7 +31,7 @@ from rerankgraph.types import (
 )
 
 DocLike = str | Candidate | dict[str, Any]
-RequestLike = RerankRequest | tuple[str | Query, Sequence[DocLike]]
+RequestLike = RerankRequest | SearchRequest | tuple[str | Query, Sequence[DocLike]]
 
 
 def make_request(query: str | Query, docs: Sequence[DocLike], query_id: str = "q0"
@@ -202,7 +202,7 @@ class Reranker:
                    else make_request(r[0], r[1]) for r in requests]
         context = self.context()
 
-        async def one(request: RerankRequest) -> RerankResult:
+        async def one(request: RerankRequest | SearchRequest) -> RerankResult:
             result = await self._run(request, context)
             if on_result is not None:
                 on_result(result)

@@ -9,7 +9,7 @@ import pytest
 
 from rerankgraph import Reranker
 from rerankgraph.errors import InputError
-from rerankgraph.types import SearchRequest, Query
+from rerankgraph.types import Query, SearchRequest
 
 
 def test_search_method_returns_the_retrievers_top_k_without_a_model(cranfield_slice_index):

@@ -55,6 +55,7 @@ def build_graph() -> Any:
 
 
 METHOD = MethodSpec(
-    name="retrieve", build_graph=build_graph, params=RetrieveParams, kind="search", uses_engine=False,
+    name="retrieve", build_graph=build_graph, params=RetrieveParams, kind="search",
+    uses_engine=False,
     description="the index's retriever alone (BM25, dense or hybrid); no LLM call",
     aliases=("first_stage",))

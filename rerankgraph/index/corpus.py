@@ -130,6 +130,16 @@ class BuildReport:
     reused: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def summary_line(self, path: Path) -> str:
+        parts = [f"{name} reused" for name in self.reused] + [
+            f"{name} {seconds:.1f} s ({self.documents / max(seconds, 1e-9):,.1f} docs/s)"
+            for name, seconds in self.seconds.items()]
+        line = f"index {path}: {self.documents:,} documents; " + ", ".join(parts)
+        if self.empty_documents:
+            line += (f"; {self.empty_documents} documents have no title or text (kept, they "
+                     "match no query term)")
+        return line
+
 
 class CorpusIndex:
     """An index folder, opened. Retrievers load lazily and memory-mapped."""
@@ -268,9 +278,9 @@ def build_index(data: str | Path, out: str | Path, *, dense: bool = True,
     corpus = read_corpus(data)
     folder = Path(out)
     manifest = _existing_manifest(folder)
-    if manifest is not None and manifest["corpus"]["sha256"] != corpus.sha256:
-        if not rebuild:
-            raise InputError(f"index {folder} was built on another corpus (sha256 "
+    if (manifest is not None and manifest["corpus"]["sha256"] != corpus.sha256
+            and not rebuild):
+        raise InputError(f"index {folder} was built on another corpus (sha256 "
                              f"{manifest['corpus']['sha256'][:12]}…, now "
                              f"{corpus.sha256[:12]}… from {corpus.path}); pass --rebuild to "
                              "replace it or choose another --out")
@@ -329,7 +339,7 @@ def _embed(folder: Path, texts: list[str], encoder: Encoder, fingerprint: str, c
     """Writes embeddings chunk by chunk into a partial file, resuming a killed build of
     the same corpus and model, then renames it into place."""
     partial, state_file = folder / _PARTIAL, folder / _PARTIAL_STATE
-    state = {"model": encoder.name, "sha256": fingerprint, "done": 0}
+    state: dict[str, Any] = {"model": encoder.name, "sha256": fingerprint, "done": 0}
     if partial.is_file() and state_file.is_file():
         try:
             previous = json.loads(state_file.read_text())

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from rerankgraph.data import (
     BeirFolder,
+    RunEntry,
     build_job,
     load_beir,
     read_trec_run,
@@ -22,14 +23,17 @@ from rerankgraph.data import (
     write_trec_run,
 )
 from rerankgraph.errors import InputError
+from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.jobs.runner import JobReport, run_job
 from rerankgraph.jobs.store import CachingEngine, JobStore, iter_jsonl
 from rerankgraph.registry import get_method
+from rerankgraph.retrievers.base import check_positive
 from rerankgraph.sdk import Reranker
-from rerankgraph.serving.base import Engine
+from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
 from rerankgraph.simulation import SimulationSettings, simulated_judge
-from rerankgraph.types import RerankRequest, RerankResult
+from rerankgraph.spec import MethodSpec
+from rerankgraph.types import Query, RerankRequest, RerankResult, SearchRequest
 
 BACKENDS = ("vllm", "ray")
 
@@ -44,6 +48,11 @@ class JobSettings:
     data: Path
     out: Path
     run: Path | None = None
+    # a corpus index instead of a run: a rerank method retrieves its `depth` candidates
+    # with `retriever`; a search method writes its top `k`
+    index: Path | None = None
+    retriever: str = "bm25"
+    k: int = 100
     method: str = "pointwise"
     params: dict[str, Any] = field(default_factory=dict)
     queries: int | None = None
@@ -109,42 +118,98 @@ def run_rerank_job(settings: JobSettings,
     spec = get_method(settings.method)
     params = spec.make_params(settings.params)
     _check_backend(settings, spec.name)
-    if settings.run is None:
-        raise InputError("give --run: a first-stage TREC run to rerank")
+    _check_sources(settings, spec)
     dataset = load_beir(settings.data)
-    first_stage = read_trec_run(settings.run)
-    job = build_job(dataset, first_stage, depth=settings.depth, queries=settings.queries)
-    missing = sum(len(v) for v in job.missing_docs.values())
-    if missing:
-        log(f"warning: {missing} doc ids of the run are not in "
-            f"{settings.data / 'corpus.jsonl'} ({len(job.missing_docs)} queries); "
-            "they were skipped")
-    for qid, why in job.skipped_queries.items():
-        log(f"warning: query {qid!r} skipped: {why}")
-    if not job.requests:
+    requests: list[RerankRequest | SearchRequest]
+    if settings.index is not None:
+        index = CorpusIndex(settings.index)
+        index.attach_corpus(settings.data)
+        requests = list(_search_requests(settings, spec, dataset, log))
+        first_stage: dict[str, list[RunEntry]] = {}
+    else:
+        assert settings.run is not None  # _check_sources
+        index = None
+        first_stage = read_trec_run(settings.run)
+        job = build_job(dataset, first_stage, depth=settings.depth, queries=settings.queries)
+        missing = sum(len(v) for v in job.missing_docs.values())
+        if missing:
+            log(f"warning: {missing} doc ids of the run are not in "
+                f"{settings.data / 'corpus.jsonl'} ({len(job.missing_docs)} queries); "
+                "they were skipped")
+        for qid, why in job.skipped_queries.items():
+            log(f"warning: query {qid!r} skipped: {why}")
+        requests = [
+            r.model_copy(update={"candidates_from": f"run:{settings.run.name}"})
+            for r in job.requests]
+    if not requests:
         raise InputError("no query is left to rerank after the skips above")
 
     store = _open_store(settings, spec.name, params)
     try:
-        log(f"loading engine ({settings.engine_label()}) ...")
+        if spec.uses_engine:
+            log(f"loading engine ({settings.engine_label()}) ...")
         if settings.backend == "ray":
             assert store is not None  # _check_backend: ray is for batch jobs
-            report = _run_on_ray(settings, spec.name, params, job.requests, store)
+            report = _run_on_ray(settings, spec.name, params,
+                                 [r for r in requests if isinstance(r, RerankRequest)], store)
         else:
-            report = _run_on_engine(settings, spec.name, params, dataset, job.requests, store,
+            report = _run_on_engine(settings, spec, params, dataset, index, requests, store,
                                     on_progress, log)
     finally:
         if store is not None:
             store.close()
     simulated = any(r.provenance.simulated for r in report.results if r.provenance)
     tag = f"rerankgraph-{spec.name}" + ("-SIMULATED" if simulated else "")
-    write_trec_run(settings.out, {r.query_id: run_lines(r, first_stage[r.query_id], tag)
+    write_trec_run(settings.out, {r.query_id: run_lines(r, first_stage.get(r.query_id, []), tag)
                                   for r in report.results if r.ok})
+    if index is not None:
+        wanted = settings.k if spec.kind == "search" else settings.depth
+        short = [r for r in report.results if r.ok and len(r.ranking) < wanted]
+        if short:
+            log(f"note: {len(short)} of {len(report.results)} queries came back with fewer "
+                f"than {wanted} documents (fewest: {min(len(r.ranking) for r in short)}): "
+                "their terms match fewer documents in the corpus")
     provenance = settings.provenance_path
     if provenance is not None:
         with provenance.open("w", encoding="utf-8") as sink:
             sink.writelines(iter_jsonl(report.results))
     return report
+
+
+def _check_sources(settings: JobSettings, spec: MethodSpec) -> None:
+    """A search method needs --index; a rerank method takes --run or --index, not both."""
+    check_positive(settings.depth, "--depth")
+    check_positive(settings.k, "--k")
+    if spec.kind == "search":
+        if settings.index is None:
+            raise InputError(f"method {spec.name!r} searches a corpus: give --index (built "
+                             "by `rerankgraph index build`); --run is for rerank methods")
+        if settings.run is not None:
+            raise InputError(f"method {spec.name!r} searches the index itself: drop --run")
+        return
+    if settings.run is None and settings.index is None:
+        raise InputError(f"method {spec.name!r} reranks candidates: give --run (a TREC run) "
+                         "or --index (to retrieve them)")
+    if settings.run is not None and settings.index is not None:
+        raise InputError("give --run or --index, not both: the candidates come from one")
+    if settings.index is not None and settings.backend == "ray":
+        raise InputError("--backend ray takes --run; retrieve a run first with "
+                         "`rerankgraph retrieve`")
+
+
+def _search_requests(settings: JobSettings, spec: MethodSpec, dataset: BeirFolder,
+                     log: Callable[[str], None]) -> list[SearchRequest]:
+    """One request per query of queries.jsonl (the first `queries`), in file order."""
+    if settings.queries is not None and settings.queries <= 0:
+        raise InputError(f"--queries must be positive, got {settings.queries}")
+    k = settings.k if spec.kind == "search" else settings.depth
+    requests = []
+    for qid, text in list(dataset.queries.items())[:settings.queries]:
+        if not text.strip():
+            log(f"warning: query {qid!r} skipped: empty query text in queries.jsonl")
+            continue
+        requests.append(SearchRequest(query=Query(id=qid, text=text), k=k))
+    return requests
 
 
 def _check_backend(settings: JobSettings, method: str) -> None:
@@ -178,6 +243,9 @@ def _open_store(settings: JobSettings, method: str, params: BaseModel) -> JobSto
         "simulation": _simulation_label(settings),
         "data": str(Path(settings.data).resolve()),
         "run": str(Path(settings.run).resolve()) if settings.run else None,
+        "index": str(Path(settings.index).resolve()) if settings.index else None,
+        "retriever": settings.retriever if settings.index else None,
+        "k": settings.k if settings.index else None,
         "depth": settings.depth, "seed": settings.seed})
     return store
 
@@ -199,15 +267,19 @@ def _build_engine(settings: JobSettings, dataset: BeirFolder, log: Callable[[str
     return simulated_judge(settings.simulate, dataset, settings.simulation, seed=settings.seed)
 
 
-def _run_on_engine(settings: JobSettings, method: str, params: BaseModel, dataset: BeirFolder,
-                   requests: list[RerankRequest], store: JobStore | None,
+def _run_on_engine(settings: JobSettings, spec: MethodSpec, params: BaseModel,
+                   dataset: BeirFolder, index: CorpusIndex | None,
+                   requests: Sequence[RerankRequest | SearchRequest], store: JobStore | None,
                    on_progress: Callable[[JobProgress], None] | None,
                    log: Callable[[str], None]) -> JobReport:
-    inner = _build_engine(settings, dataset, log)
+    # A method that makes no LLM call (retrieve) loads no model.
+    inner = _build_engine(settings, dataset, log) if spec.uses_engine else NoEngine()
     engine: Engine = CachingEngine(inner, store) if store is not None else inner
     try:
-        reranker = Reranker(method, engine=engine, params=params, strict=settings.strict,
-                            seed=settings.seed)
+        reranker = Reranker(spec.name, engine=engine, params=params, strict=settings.strict,
+                            seed=settings.seed, index=index,
+                            retriever=settings.retriever if index is not None else None,
+                            depth=settings.depth)
         return run_job(reranker, requests, store,
                        _progress_callback(inner, requests, store, on_progress))
     finally:
@@ -216,7 +288,7 @@ def _run_on_engine(settings: JobSettings, method: str, params: BaseModel, datase
             inner.close()
 
 
-def _progress_callback(engine: Engine, requests: Sequence[RerankRequest],
+def _progress_callback(engine: Engine, requests: Sequence[RerankRequest | SearchRequest],
                        store: JobStore | None,
                        on_progress: Callable[[JobProgress], None] | None
                        ) -> Callable[[RerankResult], None] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rerankgraph.jobs.store import JobStore
 from rerankgraph.sdk import Reranker
-from rerankgraph.types import RerankRequest, RerankResult
+from rerankgraph.types import RerankRequest, RerankResult, SearchRequest
 
 
 @dataclass
@@ -96,7 +96,8 @@ class JobTotals:
             simulated=any(p.simulated for p in provenance))
 
 
-def run_job(reranker: Reranker, requests: Sequence[RerankRequest], store: JobStore | None = None,
+def run_job(reranker: Reranker, requests: Sequence[RerankRequest | SearchRequest],
+            store: JobStore | None = None,
             on_result: Callable[[RerankResult], None] | None = None) -> JobReport:
     """Reranks every request not already finished in `store`. All of them advance
     concurrently; each finished query is stored at once, so a killed job loses only

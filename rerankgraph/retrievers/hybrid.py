@@ -8,7 +8,8 @@ from rerankgraph.errors import InputError
 from rerankgraph.retrievers.base import Retriever, SearchResults, check_positive
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60) -> list[tuple[str, float]]:
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60
+                           ) -> list[tuple[str, float]]:
     """Fuses ranked lists of doc ids: score(d) = sum over lists of 1 / (k + rank of d),
     ranks from 1. Best first; ties go to the better single rank, then the doc id."""
     scores: dict[str, float] = {}
