@@ -84,19 +84,19 @@ def build_graph() -> Any:
     """A fresh compiled groupwise graph."""
     agent = GroupwiseAgent()
 
-    def fan_out(state: GroupwiseState, runtime: Runtime[RerankContext]) -> list[Send]:
+    def fan_out(state: GroupwiseState, runtime: Runtime[RerankContext[GroupwiseParams]]) -> list[Send]:
         groups = plan_groups(state["candidates"], runtime.context.params,
                              runtime.context.seed, state["query"].id)
         return [Send("judge_group", {"query": state["query"], "group": g, "seed": s})
                 for g, s in groups]
 
-    async def judge_group(state: GroupState, runtime: Runtime[RerankContext]) -> dict:
+    async def judge_group(state: GroupState, runtime: Runtime[RerankContext[GroupwiseParams]]) -> dict:
         judgments = await agent.judge_group(runtime.context.engine, state["query"],
                                             state["group"], runtime.context.params,
                                             state["seed"])
         return {"judgments": judgments}
 
-    def aggregate(state: GroupwiseState, runtime: Runtime[RerankContext]) -> dict:
+    def aggregate(state: GroupwiseState, runtime: Runtime[RerankContext[GroupwiseParams]]) -> dict:
         scores = combine_scores(state["candidates"], state["judgments"],
                                 runtime.context.params)
         return {"ranking": rank_by_score(state["candidates"], scores)}
