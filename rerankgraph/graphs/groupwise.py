@@ -19,6 +19,9 @@ from rerankgraph.graphs.scoring import rank_by_score
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query, ScoredDoc
 
+# Nodes read this method's own parameter model through the runtime context.
+GroupwiseRuntime = Runtime[RerankContext[GroupwiseParams]]
+
 
 class GroupwiseState(TypedDict, total=False):
     query: Query
@@ -84,19 +87,19 @@ def build_graph() -> Any:
     """A fresh compiled groupwise graph."""
     agent = GroupwiseAgent()
 
-    def fan_out(state: GroupwiseState, runtime: Runtime[RerankContext[GroupwiseParams]]) -> list[Send]:
+    def fan_out(state: GroupwiseState, runtime: GroupwiseRuntime) -> list[Send]:
         groups = plan_groups(state["candidates"], runtime.context.params,
                              runtime.context.seed, state["query"].id)
         return [Send("judge_group", {"query": state["query"], "group": g, "seed": s})
                 for g, s in groups]
 
-    async def judge_group(state: GroupState, runtime: Runtime[RerankContext[GroupwiseParams]]) -> dict:
+    async def judge_group(state: GroupState, runtime: GroupwiseRuntime) -> dict:
         judgments = await agent.judge_group(runtime.context.engine, state["query"],
                                             state["group"], runtime.context.params,
                                             state["seed"])
         return {"judgments": judgments}
 
-    def aggregate(state: GroupwiseState, runtime: Runtime[RerankContext[GroupwiseParams]]) -> dict:
+    def aggregate(state: GroupwiseState, runtime: GroupwiseRuntime) -> dict:
         scores = combine_scores(state["candidates"], state["judgments"],
                                 runtime.context.params)
         return {"ranking": rank_by_score(state["candidates"], scores)}

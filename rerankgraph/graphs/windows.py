@@ -19,6 +19,9 @@ from rerankgraph.context import RerankContext
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
 
+# Nodes read this method's own parameter model through the runtime context.
+WindowRuntime = Runtime[RerankContext[WindowParams]]
+
 
 class WindowAgent(Protocol):
     name: str
@@ -44,13 +47,13 @@ def ranking_from_order(order: Sequence[str]) -> list[ScoredDoc]:
 def build_window_graph(agent: WindowAgent) -> Any:
     """A fresh compiled graph that slides `agent`'s window from the bottom to the top."""
 
-    def plan(state: WindowState, runtime: Runtime[RerankContext[WindowParams]]) -> dict:
+    def plan(state: WindowState, runtime: WindowRuntime) -> dict:
         params = runtime.context.params
         size = len(state["candidates"])
         spans = sliding_windows(size, params.window, params.stride) * params.passes
         return {"order": [c.doc_id for c in state["candidates"]], "spans": spans}
 
-    async def judge_window(state: WindowState, runtime: Runtime[RerankContext[WindowParams]]) -> dict:
+    async def judge_window(state: WindowState, runtime: WindowRuntime) -> dict:
         (start, end), *rest = state["spans"]
         by_id = {c.doc_id: c for c in state["candidates"]}
         order = list(state["order"])
