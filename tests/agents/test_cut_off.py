@@ -67,3 +67,19 @@ def test_a_repaired_reply_that_was_also_cut_keeps_both_notes():
     [judgment] = Reranker("listwise", engine=engine).rerank("q", DOCS).provenance.judgments
     assert judgment.status == "repaired"
     assert judgment.note == f"dropped 1 duplicate ids; appended 1 missing ids; {CUT_OFF_NOTE}"
+
+
+def test_one_token_replies_of_real_vllm_stop_for_length_yet_are_complete(local_engine, dl19_request):
+    from rerankgraph.agents.base import cut_off
+    from rerankgraph.agents.pointwise import PointwiseAgent, PointwiseParams
+
+    call = PointwiseAgent().chat_request(dl19_request.query.text,
+                                         dl19_request.candidates[0].text, PointwiseParams())
+    [completion] = local_engine.run_sync(local_engine.chat([call]))
+    # vLLM reports "length" for every reply that used all of max_tokens=1 ...
+    assert completion.finish_reasons == ("length",) and completion.text in ("yes", "no")
+    assert not cut_off(call, completion)  # ... but the reply is whole
+    request = dl19_request.model_copy(update={"candidates": dl19_request.candidates[:4]})
+    for method in ("pointwise", "setwise", "listwise"):
+        [result] = Reranker(method, engine=local_engine).rerank_batch([request])
+        assert result.ok and all(CUT_OFF_NOTE not in j.note for j in result.provenance.judgments)
