@@ -1,5 +1,6 @@
 """`import rerankgraph`, and everything up to building an engine, loads no heavy library:
-vLLM, torch and transformers load only when an engine is built."""
+vLLM, torch and transformers load only when an engine is built, sentence-transformers and
+bm25s only when a retriever is."""
 
 import ast
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("vllm", "torch", "transformers")
+HEAVY = ("vllm", "torch", "transformers", "sentence_transformers", "bm25s")
 
 
 def _heavy_modules_after(code: str) -> list[str]:
@@ -28,10 +29,13 @@ def test_import_rerankgraph_is_light():
     # the face and the rooms it calls
     "import rerankgraph.cli, rerankgraph.jobs, rerankgraph.jobs.rerank, rerankgraph.simulation, "
     "rerankgraph.serving.factory",
+    # retrieval: the models load when a retriever first searches, not on import
+    "import rerankgraph.index.corpus, rerankgraph.retrievers.dense, "
+    "rerankgraph.retrievers.bm25, rerankgraph.retrievers.hybrid, rerankgraph.jobs.retrieve",
     # a whole simulated rerank, no model anywhere
     "from rerankgraph import Reranker; from rerankgraph.simulation import SimulatedJudge; "
     "engine = SimulatedJudge({'q0': {'d1': 1}}, {'q0': 'q'}, {'d0': ('', 'a'), 'd1': ('', 'b')}); "
     "assert Reranker('listwise', engine=engine).rerank('q', ['a', 'b']).doc_ids == ['d1', 'd0']",
-], ids=["methods", "face", "simulated-rerank"])
+], ids=["methods", "face", "retrieval", "simulated-rerank"])
 def test_nothing_short_of_an_engine_loads_them(code):
     assert _heavy_modules_after(code) == []
