@@ -147,6 +147,15 @@ def _say(message: str) -> None:
     err.print(message, highlight=False, soft_wrap=True)
 
 
+def _started_progress(unit: str) -> Progress:
+    """A rich progress bar on stderr: description, bar, done/total, `unit`, time left."""
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TextColumn(unit), TimeRemainingColumn(),
+                        console=err, transient=False)
+    progress.start()
+    return progress
+
+
 class _ProgressBar:
     """The rich progress bar on stderr, shown from a job's first progress report."""
 
@@ -156,11 +165,7 @@ class _ProgressBar:
 
     def update(self, progress: JobProgress) -> None:
         if self._progress is None:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("queries, {task.fields[tps]} tok/s"), TimeRemainingColumn(),
-                console=err, transient=False)
-            self._progress.start()
+            self._progress = _started_progress("queries, {task.fields[tps]} tok/s")
             self._task = self._progress.add_task("rerank", total=progress.total, tps="0")
         self._progress.update(self._task, completed=progress.done,
                               tps=f"{progress.tokens_per_s:,.0f}")
@@ -227,11 +232,7 @@ class _DocsBar:
 
     def update(self, phase: str, done: int, total: int) -> None:
         if self._progress is None:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("docs, {task.fields[rate]} docs/s"), TimeRemainingColumn(),
-                console=err, transient=False)
-            self._progress.start()
+            self._progress = _started_progress("docs, {task.fields[rate]} docs/s")
         if phase not in self._tasks:
             self._tasks[phase] = self._progress.add_task(phase, total=total, completed=done,
                                                          rate="-", start_done=done)
