@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rerankgraph.errors import RerankgraphError
+from rerankgraph.errors import EngineError, RerankgraphError
 
 if TYPE_CHECKING:
     from rerankgraph.jobs.rerank import JobProgress, JobSettings
@@ -27,6 +27,14 @@ index_app = typer.Typer(no_args_is_help=True,
 app.add_typer(index_app, name="index")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 200)
+_verbose = False
+
+
+@app.callback()
+def _options(verbose: Annotated[bool, typer.Option(
+        "--verbose", "-v", help="show the traceback of an unexpected error")] = False) -> None:
+    global _verbose
+    _verbose = verbose
 
 MethodOpt = Annotated[str, typer.Option("--method", "-m", help="registered method name")]
 ModelOpt = Annotated[str | None, typer.Option(
@@ -64,6 +72,7 @@ DepthOpt = Annotated[int, typer.Option(help="rerank each query's top K candidate
 ParamOpt = Annotated[list[str] | None, typer.Option(help="method parameter name=value")]
 SeedOpt = Annotated[int, typer.Option(help="seed for methods that sample or shuffle")]
 StrictOpt = Annotated[bool, typer.Option(help="fail a query on any repaired or fallback reply")]
+ForceOpt = Annotated[bool, typer.Option(help="write outputs even over one of the inputs")]
 
 
 @app.command()
@@ -72,7 +81,7 @@ def rerank(
     retriever: RetrieverOpt = "bm25", k: KOpt = 100, method: MethodOpt = "pointwise",
     queries: QueriesOpt = None, depth: DepthOpt = 20, model: ModelOpt = None,
     base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
-    seed: SeedOpt = 0, strict: StrictOpt = False,
+    seed: SeedOpt = 0, strict: StrictOpt = False, force: ForceOpt = False,
     provenance: Annotated[Path | None, typer.Option(help="JSONL of per-query provenance")] = None,
 ) -> None:
     """Rerank a TREC run's top-K and write a TREC run (the rest keeps first-stage order);
@@ -83,7 +92,7 @@ def rerank(
         data=data, run=run, index=index, retriever=retriever, k=k, out=out_path,
         method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
-        model=model, base_url=base_url, api_key=api_key))
+        model=model, base_url=base_url, api_key=api_key, force=force))
 
 
 @app.command()
@@ -92,7 +101,7 @@ def batch(
     retriever: RetrieverOpt = "bm25", k: KOpt = 100, method: MethodOpt = "pointwise",
     queries: QueriesOpt = None, depth: DepthOpt = 20, model: ModelOpt = None,
     base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
-    seed: SeedOpt = 0, strict: StrictOpt = False,
+    seed: SeedOpt = 0, strict: StrictOpt = False, force: ForceOpt = False,
     provenance: Annotated[Path | None, typer.Option(
         help="JSONL of per-query provenance (default: OUT.provenance.jsonl)")] = None,
     state: Annotated[Path | None, typer.Option(
@@ -118,7 +127,7 @@ def batch(
         method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
         model=model, base_url=base_url, api_key=api_key, max_concurrency=max_concurrency,
-        backend=backend, durable=True, state=state, fresh=fresh, simulate=simulate,
+        backend=backend, durable=True, state=state, fresh=fresh, simulate=simulate, force=force,
         simulation=SimulationSettings(score_noise=sim_noise, flip_prob=sim_flip,
                                       position_bias=sim_position_bias)))
 
@@ -208,12 +217,15 @@ def retrieve(
     queries: Annotated[int | None, typer.Option(
         help="only the first N queries of queries.jsonl")] = None,
     rrf_k: Annotated[int, typer.Option(help="hybrid: the RRF constant k")] = 60,
+    force: ForceOpt = False,
 ) -> None:
     """Write a first-stage TREC run of DATA's queries from the index."""
-    from rerankgraph.data import read_queries
+    from rerankgraph.data import check_outputs, read_queries
     from rerankgraph.index.corpus import CorpusIndex
     from rerankgraph.jobs.retrieve import retrieve_run
 
+    check_outputs({"--out": out_path}, [data / "corpus.jsonl", data / "queries.jsonl"],
+                  force=force)
     opened = CorpusIndex(index)
     opened.check_corpus(data)
     if queries is not None and queries <= 0:
@@ -274,7 +286,7 @@ def methods() -> None:
 
     for spec in list_methods():
         aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
-        out.print(f"[bold]{spec.name}[/bold] [{spec.kind}]{aliases}: {spec.description}")
+        out.print(f"[bold]{spec.name}[/bold] \\[{spec.kind}]{aliases}: {spec.description}")
         for name, field in spec.params.model_fields.items():
             out.print(f"    {name} = {field.default!r}: {field.description}")
 
@@ -319,12 +331,16 @@ def _quiet_vllm() -> None:
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit 2."""
+    """Entry point. Exit codes: 0 done; 1 failed queries, engine errors or any unexpected
+    error (one line; -v shows the traceback); 2 bad input; 130 interrupted."""
     try:
         # Without standalone mode, click returns typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
+    except EngineError as exc:
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
     except RerankgraphError as exc:
         err.print(f"error: {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -333,13 +349,19 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click's usage errors
+    except Exception as exc:
         import click
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, click.ClickException):  # click's usage errors
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        if _verbose:
+            raise
+        from rerankgraph.serving.base import describe_exception
+
+        err.print(f"error: {describe_exception(exc)} (rerun with -v for the traceback)",
+                  highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

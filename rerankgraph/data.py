@@ -6,6 +6,7 @@ Every reader validates as it goes and names the file and line of the first probl
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ def _read_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise InputError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise InputError(f"{path}: is a folder, expected a file") from None
+    if raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark, as Windows tools write
+        raw = raw[3:]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -224,10 +227,43 @@ def first_stage_lines(query_id: str, entries: Iterable[RunEntry], tag: str) -> l
 
 def write_trec_run(path: str | Path, lines_by_query: dict[str, list[str]]) -> None:
     """Writes the run atomically (temp file, then rename), queries in sorted order."""
+    write_atomic(path, (line + "\n" for qid in sorted(lines_by_query)
+                        for line in lines_by_query[qid]))
+
+
+def write_atomic(path: str | Path, chunks: Iterable[str]) -> None:
+    """Writes `chunks` to a temporary file beside `path`, then renames it into place: a
+    crash never leaves a truncated file, and an old file stays whole until the rename."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(target.name + ".tmp")
-    with temp.open("w", encoding="utf-8") as out:
-        for qid in sorted(lines_by_query):
-            out.writelines(line + "\n" for line in lines_by_query[qid])
-    temp.replace(target)
+    try:
+        with temp.open("w", encoding="utf-8") as out:
+            out.writelines(chunks)
+        temp.replace(target)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def check_outputs(outputs: dict[str, Path | None], inputs: Iterable[Path | None],
+                  force: bool = False) -> None:
+    """Checks each output (flag -> path) before any work: not a folder, in a folder that
+    exists or can be created and is writable, and not one of the command's `inputs`
+    (unless `force`). Raises InputError naming the flag and path."""
+    sources = {p.resolve() for p in inputs if p is not None}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        if path.is_dir():
+            raise InputError(f"{flag} {path} is a folder; give a file path")
+        if path.resolve() in sources and not force:
+            raise InputError(f"{flag} {path} is one of this command's inputs; writing it would "
+                             "destroy it (choose another path, or pass --force)")
+        if path.exists() and not os.access(path, os.W_OK):
+            raise InputError(f"{flag} {path} is not writable")
+        parent = path.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise InputError(f"{flag} {path}: cannot write in {parent}")

@@ -28,3 +28,7 @@ class EngineError(RerankgraphError):
 
 class StrictModeError(RerankgraphError):
     """A reply needed a repair or a fallback while strict mode was on."""
+
+
+class OutputError(RerankgraphError):
+    """An output that cannot be written; the message says where finished work is kept."""

@@ -53,6 +53,32 @@ def test_non_utf8_bytes_name_the_line(tmp_path):
         read_trec_run(path)
 
 
+BOM = b"\xef\xbb\xbf"
+
+
+def test_a_utf8_byte_order_mark_is_accepted_on_every_input(tmp_path):
+    folder = _folder(tmp_path, [{"_id": "d1", "title": "", "text": "wing flutter"}],
+                     [{"_id": "q1", "text": "flutter"}])
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (folder / name).write_bytes(BOM + (folder / name).read_bytes())
+    (folder / "run.trec").write_bytes(BOM + b"q1 Q0 d1 1 2.0 t\n")
+    (folder / "qrels.tsv").write_bytes(BOM + b"query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    data = load_beir(folder)
+    assert data.queries == {"q1": "flutter"} and list(data.corpus) == ["d1"]
+    assert read_trec_run(folder / "run.trec")["q1"][0].doc_id == "d1"
+    assert read_qrels(folder / "qrels.tsv") == {"q1": {"d1": 1}}
+    from rerankgraph.index.corpus import read_corpus
+
+    assert read_corpus(folder).doc_ids == ["d1"]
+
+
+def test_a_bom_does_not_hide_bad_bytes_later(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_bytes(BOM + b"q1 Q0 d1 1 2.0 t\nq1 Q0 d\xff 2 1.0 t\n")
+    with pytest.raises(InputError, match=r"run.trec:2: not valid UTF-8 \(byte 0xff\)"):
+        read_trec_run(path)
+
+
 def test_qrels_both_formats(tmp_path):
     tsv = tmp_path / "q.tsv"
     tsv.write_text("query-id\tcorpus-id\tscore\n1\td1\t2\n")

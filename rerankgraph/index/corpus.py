@@ -275,8 +275,10 @@ def build_index(data: str | Path, out: str | Path, *, dense: bool = True,
     corpus raises InputError unless `rebuild`."""
     import time
 
-    corpus = read_corpus(data)
     folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--out {folder} is a file; an index is a folder")
+    corpus = read_corpus(data)
     manifest = _existing_manifest(folder)
     if (manifest is not None and manifest["corpus"]["sha256"] != corpus.sha256
             and not rebuild):

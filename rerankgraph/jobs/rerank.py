@@ -17,12 +17,14 @@ from rerankgraph.data import (
     BeirFolder,
     RunEntry,
     build_job,
+    check_outputs,
     load_beir,
     read_trec_run,
     run_lines,
+    write_atomic,
     write_trec_run,
 )
-from rerankgraph.errors import InputError
+from rerankgraph.errors import InputError, OutputError
 from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.jobs.runner import JobReport, run_job
 from rerankgraph.jobs.store import CachingEngine, JobStore, iter_jsonl
@@ -73,6 +75,8 @@ class JobSettings:
     # the simulated judge
     simulate: Path | None = None
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    # write outputs even over one of the command's inputs
+    force: bool = False
 
     @property
     def state_path(self) -> Path | None:
@@ -119,6 +123,7 @@ def run_rerank_job(settings: JobSettings,
     params = spec.make_params(settings.params)
     _check_backend(settings, spec.name)
     _check_sources(settings, spec)
+    _check_output_paths(settings)
     dataset = load_beir(settings.data)
     requests: list[RerankRequest | SearchRequest]
     if settings.index is not None:
@@ -160,8 +165,9 @@ def run_rerank_job(settings: JobSettings,
             store.close()
     simulated = any(r.provenance.simulated for r in report.results if r.provenance)
     tag = f"rerankgraph-{spec.name}" + ("-SIMULATED" if simulated else "")
-    write_trec_run(settings.out, {r.query_id: run_lines(r, first_stage.get(r.query_id, []), tag)
-                                  for r in report.results if r.ok})
+    _write_outputs(settings, report, {
+        r.query_id: run_lines(r, first_stage.get(r.query_id, []), tag)
+        for r in report.results if r.ok})
     if index is not None:
         wanted = settings.k if spec.kind == "search" else settings.depth
         short = [r for r in report.results if r.ok and len(r.ranking) < wanted]
@@ -169,11 +175,39 @@ def run_rerank_job(settings: JobSettings,
             log(f"note: {len(short)} of {len(report.results)} queries came back with fewer "
                 f"than {wanted} documents (fewest: {min(len(r.ranking) for r in short)}): "
                 "their terms match fewer documents in the corpus")
+    return report
+
+
+def _write_outputs(settings: JobSettings, report: JobReport,
+                   lines: dict[str, list[str]]) -> None:
+    """The run, then the provenance, each atomically. A failed write says where the
+    judged queries are kept."""
+    targets: list[tuple[Path, Any]] = [(settings.out, lambda: write_trec_run(settings.out,
+                                                                           lines))]
     provenance = settings.provenance_path
     if provenance is not None:
-        with provenance.open("w", encoding="utf-8") as sink:
-            sink.writelines(iter_jsonl(report.results))
-    return report
+        targets.append((provenance, lambda: write_atomic(provenance,
+                                                         iter_jsonl(report.results))))
+    for path, write in targets:
+        try:
+            write()
+        except OSError as exc:
+            kept = (f"the judged queries are kept in {settings.state_path}: rerun the same "
+                    "command with a writable path to write them without new LLM calls"
+                    if settings.state_path else "nothing was kept (use `rerankgraph batch`, "
+                    "which keeps judged queries in a state file)")
+            raise OutputError(f"could not write {path} ({exc.strerror or exc}); {kept}"
+                              ) from None
+
+
+def _check_output_paths(settings: JobSettings) -> None:
+    """Before any engine loads: every output writable, none of them an input."""
+    data = Path(settings.data)
+    check_outputs(
+        {"--out": settings.out, "--provenance": settings.provenance_path,
+         "--state": settings.state_path},
+        [settings.run, data / "corpus.jsonl", data / "queries.jsonl", settings.simulate],
+        force=settings.force)
 
 
 def _check_sources(settings: JobSettings, spec: MethodSpec) -> None:

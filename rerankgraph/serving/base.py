@@ -14,7 +14,20 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from rerankgraph.errors import EngineError, RerankgraphError
+
 T = TypeVar("T")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message` on one line; the message of its cause when it has none of its
+    own (vLLM raises some errors whose only text is a request id)."""
+    message = " ".join(str(exc).split())
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and (not message or message.isalnum() or len(message) < 12):
+        inner = " ".join(str(cause).split())
+        message = f"{message} ({type(cause).__name__}: {inner})" if message else inner
+    return f"{type(exc).__name__}: {message or 'no message'}"
 
 
 async def all_or_nothing(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
@@ -125,10 +138,10 @@ class Engine(ABC):
             return []
         batch = list(requests)
         if self.prime_prefix and len(batch) > 2:
-            first = await self._on_home(self._chat(batch[:1]))
-            completions = first + await self._on_home(self._chat(batch[1:]))
+            first = await self._guarded(self._chat(batch[:1]))
+            completions = first + await self._guarded(self._chat(batch[1:]))
         else:
-            completions = await self._on_home(self._chat(batch))
+            completions = await self._guarded(self._chat(batch))
         self.stats.requests += len(completions)
         self.stats.prompt_tokens += sum(c.prompt_tokens for c in completions)
         self.stats.completion_tokens += sum(c.completion_tokens for c in completions)
@@ -137,10 +150,21 @@ class Engine(ABC):
     async def fit_texts(self, texts: Sequence[str], max_tokens: int) -> list[tuple[str, bool]]:
         """Cuts each text to at most `max_tokens` tokens of the model's tokenizer.
         Returns (text, was_truncated) pairs."""
-        return await self._on_home(self._fit_texts(list(texts), max_tokens))
+        return await self._guarded(self._fit_texts(list(texts), max_tokens))
 
     async def count_tokens(self, text: str) -> int:
-        return len(await self._on_home(self._tokenize(text)))
+        return len(await self._guarded(self._tokenize(text)))
+
+    async def _guarded(self, coro: Coroutine[Any, Any, T]) -> T:
+        """The engine boundary: whatever the engine library raises (vLLM's own
+        ValueErrors, a request id with no message, ...) leaves as one readable
+        EngineError line. Our own errors pass through as they are."""
+        try:
+            return await self._on_home(coro)
+        except RerankgraphError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"{self.model_name}: {describe_exception(exc)}") from exc
 
     def close(self) -> None:
         """Releases the engine and its loop thread. Safe to call twice."""
