@@ -45,7 +45,7 @@ def main() -> None:
         nonrelevant = {c.doc_id for c in request.candidates if judged.get(c.doc_id, 0) == 0}
         cases.append(inject(request, nonrelevant, args.per_query, offset * args.per_query))
     twins = sum(len(c.twins) for c in cases)
-    names = args.methods.split(",") if args.methods else [m.name for m in list_methods()]
+    names = args.methods.split(",") if args.methods else [m.name for m in list_methods() if m.kind == "rerank"]
     rows = []
     engine = VllmEngine(str(pull_embedded_model()))
     try:

@@ -41,7 +41,7 @@ def main() -> None:
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.vllm_local import VllmEngine
 
-    names = args.methods.split(",") if args.methods else [m.name for m in list_methods()]
+    names = args.methods.split(",") if args.methods else [m.name for m in list_methods() if m.kind == "rerank"]
     job, first_stage = load_job(args.data, args.queries, args.depth)
     qids = [r.query.id for r in job.requests]
     out = Path(tempfile.mkdtemp(prefix="rerankgraph-methods-"))

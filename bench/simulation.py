@@ -62,7 +62,7 @@ def main() -> None:
              "a 0.05 first-position bias.\n",
              "| method | real judge nDCG@10 | " + " | ".join(f"sim noise {n:g}" for n in NOISES)
              + " | closest noise |", "|---|---|" + "---|" * len(NOISES) + "---|"]
-    for spec in list_methods():
+    for spec in (s for s in list_methods() if s.kind == "rerank"):
         scores = []
         for noise in NOISES:
             settings = SimulationSettings(score_noise=noise, flip_prob=noise / 2,

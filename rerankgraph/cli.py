@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -141,12 +142,26 @@ def _run_job(settings: JobSettings) -> None:
     bar = _ProgressBar()
     try:
         report = run_rerank_job(settings, on_progress=bar.update, log=_say)
+    except KeyboardInterrupt:
+        bar.stop()
+        state = settings.state_path
+        _say(f"interrupted: finished queries and engine replies are kept in {state}; rerun "
+             "the same command to resume" if state is not None else
+             "interrupted: nothing was kept (`rerankgraph batch` keeps finished queries)")
+        raise
     finally:
         bar.stop()
     _say(report.summary_line(settings.out))
     if report.failures:
+        by_error: dict[str, list[str]] = {}
         for qid, error in report.failures.items():
-            _say(f"failed: query {qid!r}: {error}")
+            by_error.setdefault(error, []).append(qid)
+        for error, qids in by_error.items():
+            # One line per distinct error: a dead server is one message, not a thousand.
+            shown = ", ".join(repr(q) for q in qids[:5]) + (
+                f" and {len(qids) - 5} more" if len(qids) > 5 else "")
+            _say(f"failed: {'query' if len(qids) == 1 else f'{len(qids)} queries'} "
+                 f"{shown}: {error}")
         _say(f"{len(report.failures)} of {len(report.results)} queries failed; their lines "
              f"are not in {settings.out}. Rerun the same command to retry them.")
         raise typer.Exit(1)
@@ -310,6 +325,9 @@ def serve(
     api_key = api_key or os.environ.get("RERANKGRAPH_API_KEY")
     server = start_server(path, host=host, port=port or free_port(host), api_key=api_key,
                           max_model_len=max_model_len, extra_args=vllm_arg or [])
+    # systemd, Docker and Kubernetes stop with SIGTERM: treat it as Ctrl-C, so the vLLM
+    # server is stopped too instead of left running as an orphan.
+    signal.signal(signal.SIGTERM, _interrupt)
     out.print(f"{server.base_url}")
     err.print(f"vLLM server ready (log: {server.log_path}); Ctrl-C stops it")
     try:
@@ -330,9 +348,14 @@ def _quiet_vllm() -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point. Exit codes: 0 done; 1 failed queries, engine errors or any unexpected
     error (one line; -v shows the traceback); 2 bad input; 130 interrupted."""
+    signal.signal(signal.SIGTERM, _interrupt)  # a clean stop, as on Ctrl-C
     try:
         # Without standalone mode, click returns typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)

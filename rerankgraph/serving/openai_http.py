@@ -37,7 +37,8 @@ class OpenAIEngine(Engine):
 
     def __init__(self, base_url: str, *, api_key: str | None = None, model: str | None = None,
                  max_concurrency: int = 64, timeout_s: float = 120.0, max_attempts: int = 4,
-                 backoff_initial_s: float = 0.5, backoff_max_s: float = 8.0) -> None:
+                 backoff_initial_s: float = 0.5, backoff_max_s: float = 8.0,
+                 breaker_failures: int = 8) -> None:
         super().__init__()
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v1"):
@@ -47,6 +48,11 @@ class OpenAIEngine(Engine):
         self._timeout_s = timeout_s
         self._max_attempts = max_attempts
         self._backoff = (backoff_initial_s, backoff_max_s)
+        # Circuit breaker: after this many connection failures in a row, across all
+        # requests, stop sending and fail every request at once (0: never).
+        self._breaker_failures = breaker_failures
+        self._failures_in_a_row = 0
+        self._breaker_open: str | None = None
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
         self.run_sync(self._connect(model))
@@ -86,7 +92,7 @@ class OpenAIEngine(Engine):
                     with attempt:
                         if attempt.retry_state.attempt_number > 1:
                             self.stats.retries += 1
-                        return await self._send_once(method, path, body)
+                        return await self._send_through_breaker(method, path, body)
         except _Retryable as exc:
             raise EngineError(f"{url}: {exc} (gave up after {self._max_attempts} attempts)"
                               ) from None
@@ -97,6 +103,22 @@ class OpenAIEngine(Engine):
             raise EngineError(f"{url} is unreachable: {type(exc).__name__} {exc} "
                               f"(gave up after {self._max_attempts} attempts)") from None
         raise AssertionError("unreachable")
+
+    async def _send_through_breaker(self, method: str, path: str,
+                                    body: dict[str, Any] | None) -> dict[str, Any]:
+        if self._breaker_open is not None:
+            raise EngineError(self._breaker_open)
+        try:
+            payload = await self._send_once(method, path, body)
+        except httpx.TransportError as exc:
+            self._failures_in_a_row += 1
+            if self._breaker_failures and self._failures_in_a_row >= self._breaker_failures:
+                self._breaker_open = (
+                    f"{self.base_url} is down: {self._failures_in_a_row} connection failures "
+                    f"in a row (last: {type(exc).__name__}); stopped sending requests")
+            raise
+        self._failures_in_a_row = 0
+        return payload
 
     async def _send_once(self, method: str, path: str, body: dict[str, Any] | None
                          ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from rerankgraph.registry import get_method, list_methods
 from rerankgraph.sdk import Reranker
 from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
 
-METHODS = [m.name for m in list_methods()]
+METHODS = [m.name for m in list_methods() if m.kind == "rerank"]
 # Calls each method must make on 10 candidates with default parameters.
 EXPECTED_CALLS = {"pointwise": lambda n: n == 10, "rubric": lambda n: n == 10,
                   "listwise": lambda n: n == 1, "first": lambda n: n == 1,
