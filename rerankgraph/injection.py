@@ -8,6 +8,7 @@ twins over their originals measures how far injections move a method.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -59,3 +60,30 @@ def rank_lifts(result: RerankResult, twins: dict[str, str]) -> list[int]:
 
 def mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
+
+
+# Instruction-like text aimed at a judge: each pattern is something ordinary documents
+# rarely say. A match is a flag in provenance; it never changes a score.
+_INJECTION_PATTERNS = tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in (
+    r"\bignore\s+(?:all\s+|any\s+)?(?:the\s+)?(?:previous|prior|above|earlier|preceding)\s+"
+    r"(?:instructions?|prompts?|rules|directions)",
+    r"\b(?:rank|place|put|list)\s+(?:this|it|me)\s+(?:passage\s+|document\s+|one\s+|result\s+)?"
+    r"(?:first|highest|at\s+the\s+top|above\s+(?:all|every))",
+    r"\b(?:system|important)\s+(?:note|message|prompt|instruction)s?\s*:",
+    r"<\|im_(?:start|end)\|>|</?\s*(?:passage|system|user|assistant)\b[^>]*>",
+    r"^\s*(?:assistant|system)\s*:",
+    r"\banswer\s*(?:with\s+)?[\"']?yes[\"']?\s*[.!]",
+    r"\[\d{1,2}\]\s*>\s*\[\d{1,2}\]",
+    r"[\"']score[\"']\s*:\s*\d",
+    r"\b(?:is|as)\s+the\s+most\s+relevant\s+(?:passage|answer|document|result)\b",
+    r"\brelevance\s+judge?ments?\s*:",
+))
+
+
+def injection_flag(text: str) -> str | None:
+    """The first instruction-like phrase in `text` aimed at a judge, or None."""
+    for pattern in _INJECTION_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            return found.group(0)
+    return None

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from rerankgraph.context import RerankContext
 from rerankgraph.errors import EngineError, InputError, StrictModeError
 from rerankgraph.index.corpus import CorpusIndex
+from rerankgraph.injection import injection_flag
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import Retriever, asearch, check_positive
 from rerankgraph.serving.base import Engine, NoEngine
@@ -60,7 +61,8 @@ def _candidate(doc: DocLike, index: int) -> Candidate:
 
 
 def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_s: float,
-              simulated: bool = False, candidates_from: str = "given") -> Provenance:
+              simulated: bool = False, candidates_from: str = "given",
+              flagged_docs: Sequence[str] = ()) -> Provenance:
     """Provenance with every call, token, repair and fallback counted."""
     return Provenance(
         method=method, model=model, llm_calls=len(judgments),
@@ -71,7 +73,8 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         fallbacks=sum(j.status == ParseStatus.FALLBACK for j in judgments),
         truncated_docs=sum(j.truncated_docs for j in judgments),
         cached_calls=sum(j.cached for j in judgments),
-        simulated=simulated, candidates_from=candidates_from, judgments=tuple(judgments))
+        simulated=simulated, candidates_from=candidates_from,
+        flagged_docs=tuple(flagged_docs), judgments=tuple(judgments))
 
 
 class Reranker:
@@ -239,9 +242,10 @@ class Reranker:
         except EngineError as exc:
             return RerankResult(query_id=request.query.id, error=str(exc), error_kind="engine")
         judgments = state.get("judgments", [])
+        flagged = [c.doc_id for c in graph_input["candidates"] if injection_flag(c.full_text)]
         provenance = summarize(self.spec.name, context.engine.model_name, judgments,
                                time.perf_counter() - started, context.engine.simulated,
-                               candidates_from=source)
+                               candidates_from=source, flagged_docs=flagged)
         if self.strict and (provenance.repaired or provenance.fallbacks):
             # A failed query, not a crash: the rest of a batch goes on.
             return RerankResult(

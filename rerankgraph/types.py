@@ -139,6 +139,9 @@ class Provenance(_Record):
     truncated_docs: int = Field(description="documents cut to the token budget")
     cached_calls: int = Field(0, description="calls replayed from the job's reply cache")
     simulated: bool = False
+    flagged_docs: tuple[str, ...] = Field(
+        (), description="documents whose text reads like an instruction to the judge "
+                        "(a flag for the user; scores are not changed)")
     candidates_from: str = Field(
         "given", description="where the ranked documents came from: given, run:FILE, "
                              "retriever:NAME or method:NAME")

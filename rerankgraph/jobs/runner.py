@@ -51,6 +51,9 @@ class JobReport:
         if self.prefix_cache and self.prefix_cache[1]:
             hits, queried = self.prefix_cache
             line += f", prefix cache hit rate {hits / queried:.1%}"
+        if totals.flagged_docs:
+            line += (f"; {totals.flagged_docs} documents read like instructions to the judge "
+                     "(flagged in provenance, scores unchanged)")
         return line
 
 
@@ -71,6 +74,7 @@ class JobTotals:
     run_tokens: int
     wall_time_s: float
     simulated: bool
+    flagged_docs: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -93,7 +97,8 @@ class JobTotals:
             run_tokens=sum(j.prompt_tokens + j.completion_tokens
                            for p in fresh for j in p.judgments if not j.cached),
             wall_time_s=report.wall_time_s,
-            simulated=any(p.simulated for p in provenance))
+            simulated=any(p.simulated for p in provenance),
+            flagged_docs=sum(len(p.flagged_docs) for p in provenance))
 
 
 def run_job(reranker: Reranker, requests: Sequence[RerankRequest | SearchRequest],
