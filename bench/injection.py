@@ -18,7 +18,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DATA, write_section  # noqa: E402
 
-
 DATAMARK = "\u02c6"  # ˆ, a character that web text almost never contains
 
 
