@@ -148,7 +148,7 @@ def _run_job(settings: JobSettings) -> None:
         _say(f"interrupted: finished queries and engine replies are kept in {state}; rerun "
              "the same command to resume" if state is not None else
              "interrupted: nothing was kept (`rerankgraph batch` keeps finished queries)")
-        raise
+        raise typer.Exit(130) from None
     finally:
         bar.stop()
     _say(report.summary_line(settings.out))
@@ -325,14 +325,15 @@ def serve(
     api_key = api_key or os.environ.get("RERANKGRAPH_API_KEY")
     server = start_server(path, host=host, port=port or free_port(host), api_key=api_key,
                           max_model_len=max_model_len, extra_args=vllm_arg or [])
-    # systemd, Docker and Kubernetes stop with SIGTERM: treat it as Ctrl-C, so the vLLM
-    # server is stopped too instead of left running as an orphan.
-    signal.signal(signal.SIGTERM, _interrupt)
-    out.print(f"{server.base_url}")
-    err.print(f"vLLM server ready (log: {server.log_path}); Ctrl-C stops it")
+    # systemd, Docker and Kubernetes stop with SIGTERM: it ends `serve` as Ctrl-C does,
+    # and whenever it comes, the vLLM server stops too instead of living on as an orphan.
     try:
+        out.print(f"{server.base_url}")
+        err.print(f"vLLM server ready (log: {server.log_path}); Ctrl-C stops it")
         server.process.wait()
     except KeyboardInterrupt:
+        pass
+    finally:
         server.stop()
 
 

@@ -30,12 +30,20 @@ def _wait_for(state, count, job, seconds=240):
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_mid_batch_keeps_work_and_resumes_identically(tmp_path, served_engine, signum):
-    reference = tmp_path / "reference.trec"
-    done = subprocess.run(_batch(reference, served_engine.base_url), env=ENV,
+@pytest.fixture(scope="module")
+def reference_run(tmp_path_factory, engine_pool):
+    """One uninterrupted job, the run every interrupted one must resume to."""
+    reference = tmp_path_factory.mktemp("reference") / "reference.trec"
+    done = subprocess.run(_batch(reference, engine_pool.get_served().base_url), env=ENV,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    return reference
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_batch_keeps_work_and_resumes_identically(tmp_path, served_engine, signum,
+                                                               reference_run):
+    reference = reference_run
 
     out, state = tmp_path / "run.trec", tmp_path / "run.trec.state.sqlite"
     job = subprocess.Popen(_batch(out, served_engine.base_url, "8", "--max-concurrency", "1"),
@@ -86,6 +94,8 @@ def test_server_death_trips_the_breaker_and_the_job_ends_at_once(tmp_path, engin
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
+        # As a server binds: connections of ours left in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

@@ -30,6 +30,14 @@ def describe_exception(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message or 'no message'}"
 
 
+async def _cancel_other_tasks() -> None:
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
 async def all_or_nothing(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     """Runs coroutines together and returns their results in order. The first failure
     cancels the rest (asyncio.gather would leave them retrying a dead server)."""
@@ -170,6 +178,9 @@ class Engine(ABC):
         """Releases the engine and its loop thread. Safe to call twice."""
         if self._loop is not None:
             try:
+                # An interrupted job leaves requests in flight: cancel them first, so
+                # the loop stops with no task pending.
+                self.run_sync(_cancel_other_tasks())
                 self.run_sync(self._aclose())
             finally:
                 self._loop.call_soon_threadsafe(self._loop.stop)
