@@ -75,7 +75,8 @@ _INJECTION_PATTERNS = tuple(re.compile(p, re.IGNORECASE | re.MULTILINE) for p in
     r"\banswer\s*(?:with\s+)?[\"']?yes[\"']?\s*[.!]",
     r"\[\d{1,2}\]\s*>\s*\[\d{1,2}\]",
     r"[\"']score[\"']\s*:\s*\d",
-    r"\b(?:is|as)\s+the\s+most\s+relevant\s+(?:passage|answer|document|result)\b",
+    r"\b(?:is|as)\s+the\s+(?:best|most\s+relevant)\s+(?:passage|answer|document|result)\b",
+    r"\b(?:passage|answer|document|result)\s+is\s+this\s+one\b",
     r"\brelevance\s+judge?ments?\s*:",
 ))
 
@@ -87,3 +88,34 @@ def injection_flag(text: str) -> str | None:
         if found:
             return found.group(0)
     return None
+
+
+REMOVED = "(instruction-like text removed)"
+_SENTENCE_END = re.compile(r"[.!?\n]")
+
+
+def neutralize_injections(text: str) -> str:
+    """`text` with every sentence that holds an instruction-like phrase replaced by
+    REMOVED. Ordinary documents come back unchanged (see `injection_flag`)."""
+    spans: list[tuple[int, int]] = []
+    for pattern in _INJECTION_PATTERNS:
+        for found in pattern.finditer(text):
+            start = max((m.end() for m in _SENTENCE_END.finditer(text, 0, found.start())),
+                        default=0)
+            end_match = _SENTENCE_END.search(text, found.end())
+            spans.append((start, end_match.end() if end_match else len(text)))
+    if not spans:
+        return text
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    pieces, last = [], 0
+    for start, end in merged:
+        pieces.append(text[last:start])
+        pieces.append(f" {REMOVED} ")
+        last = end
+    pieces.append(text[last:])
+    return " ".join("".join(pieces).split())

@@ -121,6 +121,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                                  _uses_server(item)))
 
 
+def resume_to_reference(command: list[str], env: dict[str, str], out: Path, reference: Path,
+                        stored: int, total: int) -> None:
+    """Reruns an interrupted batch command: it must resume the `stored` queries and
+    write a run byte-identical to the uninterrupted `reference`."""
+    import subprocess
+
+    resumed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{total} queries reranked ({stored} resumed)" in resumed.stderr
+    assert out.read_bytes() == reference.read_bytes()
+
+
 def finished_queries(state: Path) -> int:
     """How many queries a batch job's state file holds as finished (0 before it exists)."""
     try:

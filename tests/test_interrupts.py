@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.conftest import DL19, TEST_API_KEY, finished_queries
+from tests.conftest import DL19, TEST_API_KEY, finished_queries, resume_to_reference
 
 ENV = {**os.environ, "RERANKGRAPH_API_KEY": TEST_API_KEY}
 
@@ -60,11 +60,7 @@ def test_a_signal_mid_batch_keeps_work_and_resumes_identically(tmp_path, served_
     assert "Traceback" not in stderr
     assert not out.exists()
 
-    resumed = subprocess.run(_batch(out, served_engine.base_url), env=ENV,
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"8 queries reranked ({stored} resumed)" in resumed.stderr
-    assert out.read_bytes() == reference.read_bytes()
+    resume_to_reference(_batch(out, served_engine.base_url), ENV, out, reference, stored, 8)
 
 
 def test_server_death_trips_the_breaker_and_the_job_ends_at_once(tmp_path, engine_pool,

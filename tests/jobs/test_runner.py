@@ -10,7 +10,7 @@ from rerankgraph.jobs.runner import run_job
 from rerankgraph.jobs.store import JobStore
 from rerankgraph.sdk import Reranker, make_request
 from rerankgraph.serving.base import Completion
-from tests.conftest import DL19, TEST_API_KEY, finished_queries
+from tests.conftest import DL19, TEST_API_KEY, finished_queries, resume_to_reference
 from tests.fakes import ScriptedEngine
 
 YES = Completion(texts=("yes",), logprobs=(({"yes": -0.2, "no": -1.7},),), prompt_tokens=50,
@@ -62,11 +62,7 @@ def test_kill_and_resume_gives_a_byte_identical_run(tmp_path, served_engine):
     assert 2 <= stored < 8, "the job was not killed mid-way"
     assert not out.exists()
 
-    resumed = subprocess.run(_batch_cmd(out, served_engine.base_url), env=env,
-                             capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"8 queries reranked ({stored} resumed)" in resumed.stderr
-    assert out.read_bytes() == reference.read_bytes()
+    resume_to_reference(_batch_cmd(out, served_engine.base_url), env, out, reference, stored, 8)
     provenance = out.with_name(out.name + ".provenance.jsonl").read_text().splitlines()
     assert len(provenance) == 8 and len({line.split('"query_id":')[1][:12] for line in provenance}) == 8
 
