@@ -6,6 +6,7 @@ so the server is started as `python -m vllm.entrypoints.openai.api_server`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -58,6 +59,8 @@ class ServerProcess:
     argv: list[str] = field(default_factory=list)
 
     def stop(self, timeout_s: float = 30) -> None:
+        """Stops the server and every process it started (SIGTERM, then SIGKILL)."""
+        family = _descendants(self.process.pid)
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -65,18 +68,45 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        _kill_all(family)
 
     def kill(self) -> None:
-        """Kills the server at once, as a crash would."""
+        """Kills the server at once, as a crash would, and its engine processes with it
+        (vLLM's engine core outlives a killed API server otherwise, holding its memory)."""
+        family = _descendants(self.process.pid)
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        _kill_all(family)
 
     def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live process below `pid`, from /proc (Linux); empty elsewhere."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_all(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def start_server(model: str, *, host: str = "127.0.0.1", port: int | None = None,
