@@ -4,7 +4,7 @@ import statistics
 
 import pytest
 
-from rerankgraph.errors import InputError
+from rerankgraph.errors import EngineError, InputError
 from rerankgraph.sdk import Reranker, make_request
 from rerankgraph.simulation import SimulatedJudge, SimulationSettings
 
@@ -109,13 +109,14 @@ def test_an_agent_without_simulate_says_what_to_define():
         template = "listwise.j2"
 
     engine = judge()
-    with pytest.raises(NotImplementedError, match="define Silent.simulate"):
+    # The engine boundary turns it into one EngineError line that keeps the message.
+    with pytest.raises(EngineError, match="NotImplementedError: .*define Silent.simulate"):
         engine.run_sync(engine.chat([Silent().ask(_prompt(["d5"]))]))
 
 
 def test_a_simulated_reply_must_fit_the_structured_output():
     engine = judge()
-    with pytest.raises(ValueError, match="does not fit the request's structured output"):
+    with pytest.raises(EngineError, match="does not fit the request's structured output"):
         engine.run_sync(engine.chat([BestIndexAgent().ask(_prompt(["d0", "d5"]), choice=("A", "B"))]))
 
 
