@@ -13,7 +13,6 @@ from typing import Any, ClassVar, NamedTuple, Protocol
 import jinja2
 
 from rerankgraph.errors import InputError
-from rerankgraph.injection import neutralize_injections
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
@@ -25,11 +24,7 @@ _LABEL_MARKUP = re.compile(r"\[\s*(\d{1,3}|[A-Z])\s*\]")
 
 def fence(text: str, field: str = "passage") -> str:
     """Neutralises markup in untrusted text so it cannot close its own field, open a new
-    one or fake a passage label such as [3]; whitespace runs are collapsed. In passages,
-    a sentence that reads like an instruction to the judge is replaced by a marker (the
-    document is flagged in provenance, see rerankgraph.injection)."""
-    if field == "passage":
-        text = neutralize_injections(text)
+    one or fake a passage label such as [3]; whitespace runs are collapsed."""
     text = _FENCE_MARKUP.sub(" ", text)
     if field == "passage":
         text = _LABEL_MARKUP.sub(r"(\1)", text)
