@@ -157,8 +157,10 @@ class Reranker:
                     if isinstance(queries, Mapping) else list(queries))
         return self.rerank_batch(requests, on_result)
 
-    async def _retrieve_candidates(self, request: SearchRequest) -> RerankRequest:
-        """A rerank method's candidates: the retriever's top `depth`, with their texts."""
+    async def _retrieve_candidates(self, request: SearchRequest) -> list[Candidate]:
+        """A rerank method's candidates: the retriever's top `depth`, with their texts.
+        Empty when no document shares a term with the query (counted short, not raised,
+        so the rest of a batch goes on)."""
         if self.retriever is None:
             raise InputError(f"method {self.spec.name!r} needs candidates: pass docs, or "
                              "give the Reranker an index= to retrieve them from")
@@ -172,10 +174,7 @@ class Reranker:
             title, text = self.index.document(doc_id)
             candidates.append(Candidate(doc_id=doc_id, text=text, title=title or None,
                                         score=score, rank=rank))
-        if not candidates:
-            raise InputError(f"query {request.query.id!r}: the retriever found no document "
-                             "sharing a term with it")
-        return RerankRequest(query=request.query, candidates=tuple(candidates))
+        return candidates
 
     def rerank(self, query: str | Query, docs: Sequence[DocLike], query_id: str = "q0"
                ) -> RerankResult:
@@ -227,9 +226,8 @@ class Reranker:
                 graph_input: dict[str, Any] = {"query": request.query, "candidates": []}
             else:
                 source = f"retriever:{_name(self.retriever)}"
-                retrieved = await self._retrieve_candidates(request)
                 graph_input = {"query": request.query,
-                               "candidates": list(retrieved.candidates)}
+                               "candidates": await self._retrieve_candidates(request)}
         else:
             source = request.candidates_from
             graph_input = {"query": request.query, "candidates": list(request.candidates)}

@@ -63,3 +63,22 @@ def test_search_inputs_are_checked(cranfield_slice_index):
         Reranker("retrieve", index=cranfield_slice_index, retriever="sparse")
     with pytest.raises(InputError, match="does not exist"):
         Reranker("retrieve", index="/nonexistent/index")
+
+
+def test_a_rerank_method_with_a_query_that_matches_nothing_comes_back_empty(
+        cranfield_slice_index):
+    """One unmatched query in a batch returns an empty ranking with no LLM call; the
+    other query is still reranked (a scripted judge answers yes to everything)."""
+    from rerankgraph.serving.base import Completion
+    from tests.fakes import ScriptedEngine
+
+    yes = Completion(texts=("yes",), logprobs=(({"yes": -0.1, "no": -2.4},),))
+    engine = ScriptedEngine([yes])
+    reranker = Reranker("pointwise", engine=engine, index=cranfield_slice_index, depth=3)
+    results = {r.query_id: r for r in reranker.search_batch(
+        {"ok": "boundary layer transition", "none": "qqqq zzzz"}, k=3)}
+    assert results["none"].ok and results["none"].ranking == ()
+    assert results["none"].provenance.llm_calls == 0
+    assert len(results["ok"].ranking) == 3 and results["ok"].provenance.llm_calls == 3
+    assert results["ok"].provenance.candidates_from == "retriever:bm25"
+    assert len(engine.requests) == 3
