@@ -18,6 +18,7 @@ from rerankgraph.errors import EngineError, RerankgraphError
 
 if TYPE_CHECKING:
     from rerankgraph.jobs.rerank import JobProgress, JobSettings
+    from rerankgraph.jobs.tree import TreeProgress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LLM reranking with LangGraph judges on vLLM.")
@@ -26,6 +27,9 @@ app.add_typer(models_app, name="models")
 index_app = typer.Typer(no_args_is_help=True,
                         help="Corpus indexes: BM25 and embeddings, built once per corpus.")
 app.add_typer(index_app, name="index")
+tree_app = typer.Typer(no_args_is_help=True,
+                       help="LATTICE trees: a corpus index clustered and described by the LLM.")
+app.add_typer(tree_app, name="tree")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 200)
 _verbose = False
@@ -267,6 +271,61 @@ class _DocsBar:
         task = self._progress.tasks[task_id]
         rate = (done - task.fields["start_done"]) / max(task.elapsed or 0.0, 1e-9)
         self._progress.update(task_id, completed=done, rate=f"{rate:,.1f}")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@tree_app.command("build")
+def tree_build(
+    index: Annotated[Path, typer.Option(help="corpus index (with embeddings) to build on")],
+    strategy: Annotated[str, typer.Option(
+        help="bottom-up (agglomerative, level by level) or top-down (recursive k-means)")
+    ] = "bottom-up",
+    branching: Annotated[int, typer.Option(help="children per node at most")] = 10,
+    max_leaf: Annotated[int, typer.Option(help="documents per leaf cluster at most")] = 20,
+    seed: SeedOpt = 0, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    rebuild: Annotated[bool, typer.Option(
+        help="discard this strategy's tree, its structure and its summary cache")] = False,
+) -> None:
+    """Cluster the index's embeddings into a tree and have the LLM describe every node,
+    bottom-up. A killed build resumes; a finished one is reused."""
+    from rerankgraph.index.tree import TreeSettings
+    from rerankgraph.jobs.tree import build_tree, open_for_tree
+    from rerankgraph.serving.factory import build_engine
+
+    settings = TreeSettings(strategy=strategy, branching=branching, max_leaf=max_leaf,
+                            seed=seed)
+    opened = open_for_tree(index)  # bad input fails before a model loads
+    _quiet_vllm()
+    engine = build_engine(model, base_url, api_key)
+    bar = _TreeBar()
+    try:
+        report = build_tree(opened, settings, engine, rebuild=rebuild,
+                            on_progress=bar.update)
+    finally:
+        bar.stop()
+        engine.close()
+    _say(report.summary_line())
+
+
+class _TreeBar:
+    """A rich bar per tree level: nodes described, tokens/s, time left."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._tasks: dict[int, Any] = {}
+
+    def update(self, step: TreeProgress) -> None:
+        if self._progress is None:
+            self._progress = _started_progress("nodes, {task.fields[rate]} tokens/s")
+        if step.depth not in self._tasks:
+            self._tasks[step.depth] = self._progress.add_task(
+                f"level {step.depth}", total=step.total, rate="-")
+        self._progress.update(self._tasks[step.depth], completed=step.done,
+                              rate=f"{step.tokens_per_s:,.0f}")
 
     def stop(self) -> None:
         if self._progress is not None:

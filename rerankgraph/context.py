@@ -6,8 +6,9 @@ It travels as LangGraph runtime context, not state, so state stays serializable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -32,3 +33,6 @@ class RerankContext(Generic[P]):
     strict: bool = False
     retriever: Retriever | None = None
     index: CorpusIndex | None = None
+    # name -> MethodSpec, for a method that embeds another (lattice's final rerank);
+    # passed down by the face, since graphs sit below the registry.
+    resolve_method: Callable[[str], Any] | None = None

@@ -15,8 +15,8 @@ from rerankgraph.spec import MethodKind, MethodSpec
 
 __all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register"]
 
-BUILTIN_METHODS = ("first", "groupwise", "listwise", "pairwise", "pointwise", "retrieve",
-                   "rubric", "setwise")
+BUILTIN_METHODS = ("first", "groupwise", "lattice", "listwise", "pairwise", "pointwise",
+                   "retrieve", "rubric", "setwise")
 
 _METHODS: dict[str, MethodSpec] = {}
 _ALIASES: dict[str, str] = {}

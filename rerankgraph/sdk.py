@@ -62,7 +62,8 @@ def _candidate(doc: DocLike, index: int) -> Candidate:
 
 def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_s: float,
               simulated: bool = False, candidates_from: str = "given",
-              flagged_docs: Sequence[str] = ()) -> Provenance:
+              flagged_docs: Sequence[str] = (), trace: Sequence[dict[str, Any]] = ()
+              ) -> Provenance:
     """Provenance with every call, token, repair and fallback counted."""
     return Provenance(
         method=method, model=model, llm_calls=len(judgments),
@@ -74,7 +75,7 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         truncated_docs=sum(j.truncated_docs for j in judgments),
         cached_calls=sum(j.cached for j in judgments),
         simulated=simulated, candidates_from=candidates_from,
-        flagged_docs=tuple(flagged_docs), judgments=tuple(judgments))
+        flagged_docs=tuple(flagged_docs), trace=tuple(trace), judgments=tuple(judgments))
 
 
 class Reranker:
@@ -108,7 +109,7 @@ class Reranker:
         self.depth = check_positive(depth, "depth")
         self.index = _open_index(index)
         self.retriever = _choose_retriever(self.index, retriever)
-        if self.spec.kind == "search" and self.retriever is None:
+        if self.spec.kind == "search" and self.retriever is None and not self.spec.reranks:
             raise InputError(f"method {self.spec.name!r} searches a corpus: give index= (a "
                              "folder from `rerankgraph index build`) or retriever=")
         self._graph = self.spec.build_graph()
@@ -132,7 +133,8 @@ class Reranker:
 
     def context(self, params: BaseModel | None = None) -> RerankContext:
         return RerankContext(engine=self.engine, params=params or self.params, seed=self.seed,
-                             strict=self.strict, retriever=self.retriever, index=self.index)
+                             strict=self.strict, retriever=self.retriever, index=self.index,
+                             resolve_method=get_method)
 
     # -- search: the corpus through the index or retriever ----------------------------
     def search(self, query: str | Query, k: int = 100, query_id: str = "q0") -> RerankResult:
@@ -243,7 +245,8 @@ class Reranker:
         flagged = [c.doc_id for c in graph_input["candidates"] if injection_flag(c.full_text)]
         provenance = summarize(self.spec.name, context.engine.model_name, judgments,
                                time.perf_counter() - started, context.engine.simulated,
-                               candidates_from=source, flagged_docs=flagged)
+                               candidates_from=source, flagged_docs=flagged,
+                               trace=state.get("trace", []))
         if self.strict and (provenance.repaired or provenance.fallbacks):
             # A failed query, not a crash: the rest of a batch goes on.
             return RerankResult(

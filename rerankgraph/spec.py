@@ -30,6 +30,7 @@ class MethodSpec:
     aliases: tuple[str, ...] = field(default=())
     kind: MethodKind = "rerank"
     uses_engine: bool = True  # False: no LLM call, so no model is loaded for it
+    reranks: bool = False  # a search method that also reranks candidates it is given
 
     def make_params(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Validates user parameters; unknown names and bad values raise InputError."""

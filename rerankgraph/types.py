@@ -145,6 +145,9 @@ class Provenance(_Record):
     candidates_from: str = Field(
         "given", description="where the ranked documents came from: given, run:FILE, "
                              "retriever:NAME or method:NAME")
+    trace: tuple[dict[str, Any], ...] = Field(
+        (), description="a search method's steps, e.g. LATTICE's nodes expanded per "
+                        "iteration with their calls and tokens")
     judgments: tuple[Judgment, ...] = ()
 
 

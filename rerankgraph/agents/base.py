@@ -162,6 +162,9 @@ class Agent:
 
     name: str
     template: str
+    # True for an agent whose reply describes the passages it was shown (tree summaries):
+    # a simulated judge then treats that reply as standing for their documents.
+    summarizes: ClassVar[bool] = False
     _by_name: ClassVar[dict[str, type[Agent]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -8,7 +8,6 @@ new seed and, if it still fails, left out of the mean and counted; it is never z
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +21,7 @@ from rerankgraph.agents.base import (
     judgment,
     render,
 )
-from rerankgraph.agents.parsing import first_json_object, strip_reasoning
+from rerankgraph.agents.parsing import id_scores_regex, read_id_scores
 from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
@@ -42,54 +41,13 @@ class GroupwiseParams(BaseModel):
 
 
 def group_reply_regex(size: int) -> str:
-    """Compact JSON with every id of the group once, each scored 0-10. A regex rather
-    than a JSON schema, so no tokens go to whitespace (about 3x fewer reply tokens)."""
-    entries = ", ".join(f'"{i}": (10|[0-9])' for i in range(1, size + 1))
-    return r"\{" + entries + r"\}"
+    """Compact JSON with every id of the group once, each scored 0-10."""
+    return id_scores_regex(size, MAX_SCORE)
 
 
 def read_group_scores(text: str, size: int) -> tuple[dict[int, float], ParseStatus, str]:
-    """Scores per 0-based position, scaled to [0, 1]. Missing ids, clamped values and
-    text around the JSON are repairs; no readable score at all is a FALLBACK."""
-    body = strip_reasoning(text)
-    found: dict[str, object] = {}
-    notes = []
-    try:
-        loaded = json.loads(body)
-        found = loaded if isinstance(loaded, dict) else {}
-    except json.JSONDecodeError:
-        candidate = first_json_object(body)
-        try:
-            loaded = json.loads(candidate) if candidate else {}
-            found = loaded if isinstance(loaded, dict) else {}
-            notes.append("cut text around the JSON")
-        except json.JSONDecodeError:
-            found = {}
-        if not found:
-            found = dict(re.findall(r'"?\[?(\d+)\]?"?\s*:\s*(-?\d+(?:\.\d+)?)', body))
-            if found:
-                notes.append("read id: score pairs from broken JSON")
-    scores: dict[int, float] = {}
-    clamped = 0
-    for key, value in found.items():
-        label = str(key).strip().strip("[]")
-        if not label.isdigit() or not 1 <= int(label) <= size:
-            continue
-        try:
-            number = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if not 0 <= number <= MAX_SCORE:
-            clamped += 1
-            number = min(max(number, 0.0), float(MAX_SCORE))
-        scores[int(label) - 1] = number / MAX_SCORE
-    if not scores:
-        return {}, ParseStatus.FALLBACK, f"no scores in reply {text[:40]!r}"
-    if clamped:
-        notes.append(f"clamped {clamped} scores to 0-{MAX_SCORE}")
-    if len(scores) < size:
-        notes.append(f"{size - len(scores)} ids missing; left out of their means")
-    return scores, ParseStatus.REPAIRED if notes else ParseStatus.OK, "; ".join(notes)
+    """Scores per 0-based position, scaled to [0, 1] (see `read_id_scores`)."""
+    return read_id_scores(text, size, MAX_SCORE)
 
 
 class GroupwiseAgent(Agent):

@@ -3,6 +3,7 @@ so that every repair and fallback is counted instead of hidden."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import TypeVar
@@ -157,3 +158,57 @@ def label_probabilities(logprobs: dict[str, float], labels: list[str]) -> dict[i
             index = labels.index(key)
             mass[index] = mass.get(index, 0.0) + math.exp(logprob)
     return mass
+
+
+def id_scores_regex(size: int, max_score: int) -> str:
+    """Compact JSON with every id 1..size once, each scored 0..max_score (10 or 100). A
+    regex rather than a JSON schema, so no tokens go to whitespace (about 3x fewer reply
+    tokens)."""
+    number = {10: "(10|[0-9])", 100: "(100|[1-9]?[0-9])"}[max_score]
+    entries = ", ".join(f'"{i}": {number}' for i in range(1, size + 1))
+    return r"\{" + entries + r"\}"
+
+
+def read_id_scores(text: str, size: int, max_score: int
+                   ) -> tuple[dict[int, float], ParseStatus, str]:
+    """Scores per 0-based position, scaled to [0, 1]. Missing ids, clamped values and
+    text around the JSON are repairs; no readable score at all is a FALLBACK."""
+    body = strip_reasoning(text)
+    found: dict[str, object] = {}
+    notes = []
+    try:
+        loaded = json.loads(body)
+        found = loaded if isinstance(loaded, dict) else {}
+    except json.JSONDecodeError:
+        candidate = first_json_object(body)
+        try:
+            loaded = json.loads(candidate) if candidate else {}
+            found = loaded if isinstance(loaded, dict) else {}
+            notes.append("cut text around the JSON")
+        except json.JSONDecodeError:
+            found = {}
+        if not found:
+            found = dict(re.findall(r'"?\[?(\d+)\]?"?\s*:\s*(-?\d+(?:\.\d+)?)', body))
+            if found:
+                notes.append("read id: score pairs from broken JSON")
+    scores: dict[int, float] = {}
+    clamped = 0
+    for key, value in found.items():
+        label = str(key).strip().strip("[]")
+        if not label.isdigit() or not 1 <= int(label) <= size:
+            continue
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            continue
+        if not 0 <= number <= max_score:
+            clamped += 1
+            number = min(max(number, 0.0), float(max_score))
+        scores[int(label) - 1] = number / max_score
+    if not scores:
+        return {}, ParseStatus.FALLBACK, f"no scores in reply {text[:40]!r}"
+    if clamped:
+        notes.append(f"clamped {clamped} scores to 0-{max_score}")
+    if len(scores) < size:
+        notes.append(f"{size - len(scores)} ids missing; left out of their means")
+    return scores, ParseStatus.REPAIRED if notes else ParseStatus.OK, "; ".join(notes)

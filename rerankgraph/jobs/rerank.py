@@ -26,6 +26,7 @@ from rerankgraph.data import (
 )
 from rerankgraph.errors import InputError, OutputError
 from rerankgraph.index.corpus import CorpusIndex
+from rerankgraph.index.tree import load_tree, tree_names
 from rerankgraph.jobs.runner import JobReport, run_job
 from rerankgraph.jobs.store import CachingEngine, JobStore, iter_jsonl
 from rerankgraph.registry import get_method
@@ -33,7 +34,7 @@ from rerankgraph.retrievers.base import check_positive
 from rerankgraph.sdk import Reranker
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
-from rerankgraph.simulation import SimulationSettings, simulated_judge
+from rerankgraph.simulation import SimulatedJudge, SimulationSettings, simulated_judge
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Query, RerankRequest, RerankResult, SearchRequest
 
@@ -214,10 +215,12 @@ def _check_sources(settings: JobSettings, spec: MethodSpec) -> None:
     """A search method needs --index; a rerank method takes --run or --index, not both."""
     check_positive(settings.depth, "--depth")
     check_positive(settings.k, "--k")
-    if spec.kind == "search":
+    if spec.kind == "search" and not (spec.reranks and settings.run is not None):
         if settings.index is None:
+            also = " or --run (to rerank a run's candidates)" if spec.reranks else ""
             raise InputError(f"method {spec.name!r} searches a corpus: give --index (built "
-                             "by `rerankgraph index build`); --run is for rerank methods")
+                             f"by `rerankgraph index build`){also}; --run is for rerank "
+                             "methods")
         if settings.run is not None:
             raise InputError(f"method {spec.name!r} searches the index itself: drop --run")
         return
@@ -308,6 +311,9 @@ def _run_on_engine(settings: JobSettings, spec: MethodSpec, params: BaseModel,
                    log: Callable[[str], None]) -> JobReport:
     # A method that makes no LLM call (retrieve) loads no model.
     inner = _build_engine(settings, dataset, log) if spec.uses_engine else NoEngine()
+    if isinstance(inner, SimulatedJudge) and index is not None:
+        for name in tree_names(index):  # LATTICE: what each node description stands for
+            inner.learn_tree(load_tree(index, name))
     engine: Engine = CachingEngine(inner, store) if store is not None else inner
     try:
         reranker = Reranker(spec.name, engine=engine, params=params, strict=settings.strict,

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rerankgraph.agents.base import Agent, SimulatedReply, fence
 from rerankgraph.errors import InputError
+from rerankgraph.index.tree import Tree
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 
 _QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
@@ -72,21 +73,44 @@ class SimulatedJudge(Engine):
         for doc_id, (title, text) in corpus.items():
             full = f"{title}\n{text}" if title else text
             self._doc_ids.setdefault(fence(full)[:_KEY_CHARS], doc_id)
+        # A tree node's description -> the documents under it (LATTICE); its relevance is
+        # the best grade among them.
+        self._groups: dict[str, frozenset[str]] = {}
         self._rng = random.Random(seed)
         self._agents: dict[str, Agent] = {}
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
 
+    def learn_groups(self, groups: Mapping[str, Iterable[str]]) -> None:
+        """Teaches the judge that a text (a tree node's description) stands for these
+        documents, so a slate item showing it scores the best of their grades."""
+        for text, doc_ids in groups.items():
+            self._groups[" ".join(fence(text).split())] = frozenset(doc_ids)
+
+    def learn_tree(self, tree: Tree) -> None:
+        """Teaches the judge every node description of a tree built before."""
+        self.learn_groups({node.summary: [tree.doc_ids[r] for r in tree.docs_under(node.id)]
+                           for node in tree.nodes if node.summary})
+
     # -- reading a prompt ------------------------------------------------------------
-    def _grades(self, content: str) -> list[float]:
+    def _passage_docs(self, content: str) -> list[frozenset[str]]:
+        """The documents each passage of a prompt stands for: itself, or a group's."""
+        found = []
+        for passage in _PASSAGE.findall(content):
+            text = " ".join(passage.split())
+            group = self._groups.get(text)
+            if group is None:
+                doc_id = self._doc_ids.get(text[:_KEY_CHARS])
+                group = frozenset((doc_id,)) if doc_id is not None else frozenset()
+            found.append(group)
+        return found
+
+    def _grades(self, content: str, passages: list[frozenset[str]]) -> list[float]:
         query = _QUERY.search(content)
         qid = self._query_ids.get(query.group(1).strip()) if query else None
         judged = self._qrels.get(qid or "", {})
-        grades = []
-        for passage in _PASSAGE.findall(content):
-            doc_id = self._doc_ids.get(" ".join(passage.split())[:_KEY_CHARS])
-            grades.append(judged.get(doc_id or "", 0) / self._max_grade)
-        return grades
+        return [max((judged.get(d, 0) for d in docs), default=0) / self._max_grade
+                for docs in passages]
 
     def _noisy(self, grades: list[float]) -> list[float]:
         count = len(grades)
@@ -111,13 +135,16 @@ class SimulatedJudge(Engine):
     def _answer(self, request: ChatRequest) -> Completion:
         content = request.messages[-1]["content"]
         agent = self._agent(request.purpose)
-        grades = self._grades(content)
+        passages = self._passage_docs(content)
+        grades = self._grades(content, passages)
         if not grades:
             raise InputError(f"the simulated judge found no <passage> in agent "
                              f"{agent.name!r}'s prompt ({agent.template})")
         oracle = _Oracle(self._noisy(grades), self._rng, self.settings.flip_prob)
         text, logprobs = agent.simulate(request, oracle)
         _check_fits(agent, request, SimulatedReply(text, logprobs))
+        if agent.summarizes:
+            self.learn_groups({text: frozenset().union(*passages)})
         positions = ({**logprobs, text: logprobs.get(text, 0.0)},) if logprobs else ()
         return Completion(texts=(text,) * request.n, logprobs=(positions,) * request.n,
                           prompt_tokens=len(content) // 4,

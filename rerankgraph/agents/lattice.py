@@ -1,0 +1,86 @@
+"""Slate judge of LATTICE (Gupta et al., 2025): one call scores every item of a slate
+0-100, the children of a tree node (group descriptions, or documents at a leaf
+cluster) together with calibration items, through a JSON reply keyed by the items'
+ids (structured outputs). The paper's judge reasons before scoring; ours scores
+directly, since a 135M judge's reasoning costs tokens and rarely helps.
+
+A slate whose reply cannot be read is left out of the calibration and counted; its
+items keep whatever other slates said of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rerankgraph.agents.base import (
+    Agent,
+    Oracle,
+    SimulatedReply,
+    clamp01,
+    fit_candidates,
+    judgment,
+    render,
+)
+from rerankgraph.agents.parsing import id_scores_regex, read_id_scores
+from rerankgraph.serving.base import ChatRequest, Engine
+from rerankgraph.types import Candidate, Judgment, Query
+
+MAX_SCORE = 100
+
+
+class LatticeParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(100, ge=1, description="documents to return per query (search)")
+    tree: str | None = Field(None, description="tree of the index to walk (default: its only "
+                                               "one), e.g. bottom-up or top-down")
+    beam: int = Field(2, ge=1, le=32, description="frontier nodes expanded per iteration")
+    iterations: int = Field(20, ge=1, le=500, description="expansion rounds per query")
+    alpha: float = Field(0.5, ge=0, le=1,
+                         description="weight of a node's own score in its path relevance")
+    leaf_calibration: int = Field(10, ge=0, le=40,
+                                  description="scored documents added to a leaf slate")
+    max_doc_tokens: int = Field(96, ge=8, description="token budget of each slate item")
+    rerank_method: str | None = Field(None, description="rerank the top rerank_depth with "
+                                                        "this registered method")
+    rerank_depth: int = Field(20, ge=1, description="documents the final rerank reads")
+    branching: int = Field(10, ge=2, description="rerank mode: children per node of the "
+                                                 "candidates' tree")
+    max_leaf: int = Field(10, ge=1, description="rerank mode: documents per leaf cluster")
+
+
+class LatticeAgent(Agent):
+    """Scores slates; `parsed` maps item key -> score in [0, 1] (only items read)."""
+
+    name = "lattice"
+    template = "lattice.j2"
+
+    async def score_slates(self, engine: Engine, query: Query,
+                           slates: Sequence[Sequence[Candidate]], leaves: Sequence[bool],
+                           max_doc_tokens: int) -> list[Judgment]:
+        """One judgment per slate; every slate goes to the engine in one batch."""
+        requests, shown = [], []
+        for slate, leaf in zip(slates, leaves, strict=True):
+            docs = await fit_candidates(engine, slate, max_doc_tokens)
+            shown.append(docs)
+            prompt = render(self.template, query=query.text, leaves=leaf,
+                            passages=[d.text for d in docs])
+            requests.append(self.ask(prompt, max_tokens=9 * len(docs) + 8,
+                                     regex=id_scores_regex(len(docs), MAX_SCORE)))
+        completions = await engine.chat(requests)
+        judgments = []
+        for docs, request, completion in zip(shown, requests, completions, strict=True):
+            scores, status, note = read_id_scores(completion.text, len(docs), MAX_SCORE)
+            parsed = {docs[i].candidate.doc_id: s for i, s in scores.items()}
+            judgments.append(judgment(self.name, request, docs, completion, parsed, status,
+                                      note))
+        return judgments
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """Each item's relevance as a 0-100 score, keyed by its id."""
+        return SimulatedReply(json.dumps({str(i + 1): round(MAX_SCORE * clamp01(s))
+                                          for i, s in enumerate(oracle.relevance)},
+                                         separators=(", ", ": ")))
