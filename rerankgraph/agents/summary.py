@@ -19,7 +19,7 @@ from rerankgraph.agents.parsing import strip_reasoning
 from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus
 
-MAX_WORDS = 40
+MAX_WORDS = 30
 _MARKUP = re.compile(r"[<>]")
 _ITEM = re.compile(r"<passage[^>]*>\s*\[\d+\] (.*?)\s*</passage>", re.DOTALL)
 
@@ -51,8 +51,8 @@ class SummaryAgent(Agent):
     summarizes = True
 
     async def summarize(self, engine: Engine, groups: Sequence[Sequence[str]],
-                        leaves: Sequence[bool], max_item_tokens: int = 48,
-                        max_reply_tokens: int = 64) -> list[Judgment]:
+                        leaves: Sequence[bool], max_item_tokens: int = 32,
+                        max_reply_tokens: int = 48) -> list[Judgment]:
         """One judgment per group of child texts (documents when `leaves[i]`)."""
         shown: list[list[FittedDoc]] = []
         requests = []

@@ -15,6 +15,7 @@ judge scores without reasoning first, and documents never reached are not ranked
 from __future__ import annotations
 
 import asyncio
+import math
 import operator
 import random
 from collections.abc import Callable
@@ -163,13 +164,14 @@ def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
         rng = random.Random(f"{runtime.context.seed}:{state['query'].id}:{node_id}")
         if node.is_leaf:
             own = [doc_key(r) for r in node.docs]
-            extra = calibration_docs(latent, set(own), params.leaf_calibration)
+            extra = calibration_docs(latent, set(own), params.leaf_calibration, rng)
         else:
             own = [node_key(c) for c in node.children]
-            child_depth = node.depth + 1
-            peers = [k for k in latent if k[0] == "n" and k not in own
-                     and tree.nodes[int(k[1:])].depth == child_depth]
-            extra = [max(peers, key=lambda k: (latent[k], k))] if peers else []
+            # The scored node of the children's depth with the best path relevance.
+            peers = [n for n in state["path"] if n != ROOT and node_key(n) not in own
+                     and tree.nodes[n].depth == node.depth + 1]
+            extra = ([node_key(max(peers, key=lambda n: (state["path"][n], -n)))]
+                     if peers else [])
         slate = own + extra
         rng.shuffle(slate)
         slates.append(slate)
@@ -177,15 +179,19 @@ def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
     return {"slates": slates, "slate_nodes": slate_nodes}
 
 
-def calibration_docs(latent: dict[str, float], exclude: set[str], count: int) -> list[str]:
-    """Up to `count` scored documents spread evenly over the calibrated score range,
-    so a leaf slate's bias is tied to high, middle and low anchors alike."""
-    scored = sorted((k for k in latent if k[0] == "d" and k not in exclude),
-                    key=lambda k: (latent[k], k))
+def calibration_docs(latent: dict[str, float], exclude: set[str], count: int,
+                     rng: random.Random) -> list[str]:
+    """Up to `count` scored documents, drawn without replacement with weight
+    16^score, so the best documents found so far anchor the slate most often (as
+    LATTICE's code does; it also cuts off a low mode with a mixture model, which we
+    leave out)."""
+    scored = sorted(k for k in latent if k[0] == "d" and k not in exclude)
     if len(scored) <= count:
         return scored
-    step = (len(scored) - 1) / max(count - 1, 1)
-    return [scored[round(i * step)] for i in range(count)]
+    # Gumbel top-k: a weighted draw without replacement in one pass.
+    keys = {k: math.log(rng.random() or 1e-300) / 16 ** min(max(latent[k], -1.0), 2.0)
+            for k in scored}
+    return sorted(scored, key=lambda k: -keys[k])[:count]
 
 
 async def score_slates(state: LatticeState, runtime: LatticeRuntime) -> dict:
@@ -196,7 +202,7 @@ async def score_slates(state: LatticeState, runtime: LatticeRuntime) -> dict:
     judgments = await LatticeAgent().score_slates(context.engine, state["query"], slates,
                                                   leaves, context.params.max_doc_tokens)
     first = len({o.slate for o in state["observations"]})
-    observations = [Observation(first + i, key, score)
+    observations = [Observation(first + i, key, score, weight=observation_weight(score))
                     for i, item in enumerate(judgments) for key, score in item.parsed.items()]
     return {"judgments": judgments, "observations": state["observations"] + observations,
             "expanded": state["expanded"] + state["slate_nodes"],
@@ -204,6 +210,11 @@ async def score_slates(state: LatticeState, runtime: LatticeRuntime) -> dict:
                        "llm_calls": len(judgments),
                        "tokens": sum(j.prompt_tokens + j.completion_tokens for j in judgments),
                        "unreadable": sum(not j.parsed for j in judgments)}]}
+
+
+def observation_weight(score: float) -> float:
+    """High scores count a little more in the fit (LATTICE's weighting, 0.38 to 0.62)."""
+    return max(1 / (1 + math.exp(-(score - 0.5))), 0.1)
 
 
 def calibrate_scores(state: LatticeState, runtime: LatticeRuntime) -> dict:

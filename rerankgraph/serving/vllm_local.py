@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from rerankgraph.errors import EngineError, ModelError
@@ -49,6 +51,7 @@ class VllmEngine(Engine):
         self._llm: Any = None
         self.run_sync(self._start())
         self._semaphore = self.run_sync(_make_semaphore(max_concurrency))
+        self._kv_budget = self.run_sync(_make_budget(self.kv_cache_tokens))
 
     async def _start(self) -> None:
         from vllm.v1.engine.async_llm import AsyncLLM
@@ -61,6 +64,9 @@ class VllmEngine(Engine):
                              ) from exc
         self._tokenizer = self._llm.get_tokenizer()
         self.max_model_len = int(self._llm.vllm_config.model_config.max_model_len)
+        cache = self._llm.vllm_config.cache_config
+        # Tokens the KV cache holds (set by the engine core once it has sized the cache).
+        self.kv_cache_tokens = int((cache.num_gpu_blocks or 0) * (cache.block_size or 0))
 
     @property
     def tokenizer(self) -> Any:
@@ -105,7 +111,11 @@ class VllmEngine(Engine):
         if self.sent is not None:
             self.sent.append((prompt_ids, sampling))
         final = None
-        async with self._semaphore:
+        # Admit no more than the KV cache holds: past it vLLM preempts and recomputes
+        # running requests, and a level of 117 tree summaries ran 6x slower than in
+        # waves (docs/benchmarks.md).
+        need = len(prompt_ids) + request.max_tokens * request.n
+        async with self._semaphore, self._kv_budget.hold(need):
             async for output in self._llm.generate(
                     TokensPrompt(prompt_token_ids=prompt_ids), sampling,
                     request_id=uuid.uuid4().hex):
@@ -135,6 +145,38 @@ class VllmEngine(Engine):
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+
+
+class TokenBudget:
+    """Admission by tokens: `hold(n)` waits until n more tokens fit under the capacity
+    (a request larger than the whole capacity waits to run alone). Capacity 0: no limit."""
+
+    def __init__(self, capacity: int) -> None:
+        import asyncio
+
+        self.capacity = capacity
+        self.used = 0
+        self._changed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, tokens: int) -> AsyncIterator[None]:
+        if self.capacity <= 0:
+            yield
+            return
+        tokens = min(tokens, self.capacity)
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.used + tokens <= self.capacity)
+            self.used += tokens
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self.used -= tokens
+                self._changed.notify_all()
+
+
+async def _make_budget(capacity: int) -> TokenBudget:
+    return TokenBudget(capacity)
 
 
 async def _make_semaphore(size: int) -> Any:
