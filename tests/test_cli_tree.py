@@ -15,13 +15,7 @@ from rerankgraph.jobs.tree import build_tree
 from rerankgraph.simulation import SimulatedJudge
 from tests.conftest import CRANFIELD
 from tests.test_cli import run_cli
-
-
-def _one_error_line(done) -> str:
-    assert done.returncode == 2, done.stderr
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, done.stderr
-    return errors[0]
+from tests.test_cli_index import _one_error_line
 
 
 def test_tree_build_needs_embeddings(cranfield_slice, tmp_path):
@@ -64,7 +58,7 @@ def test_simulated_batch_walks_the_index_tree(cranfield_slice, cranfield_slice_i
     build_tree(index, TreeSettings(branching=4, max_leaf=8), SimulatedJudge({}, {}, corpus))
     out = tmp_path / "run.trec"
     done = run_cli("batch", "--method", "lattice", "--index", folder, "--data", cranfield_slice,
-                   "--out", out, "--queries", "4", "--k", "15", "--param", "iterations=5",
+                   "--out", out, "--queries", "4", "--k", "15", "--param", "iterations=10",
                    "--simulate", CRANFIELD / "qrels.tsv")
     assert done.returncode == 0, done.stderr
     run = read_trec_run(out)
@@ -72,9 +66,9 @@ def test_simulated_batch_walks_the_index_tree(cranfield_slice, cranfield_slice_i
     assert all(line.split()[-1].endswith("SIMULATED") for line in out.read_text().splitlines())
     provenance = [json.loads(line) for line in
                   (tmp_path / "run.trec.provenance.jsonl").read_text().splitlines()]
-    # Beam 2 over 5 iterations: 1 slate, then 2 per iteration while the frontier lasts.
-    assert all(p["provenance"]["simulated"] and p["provenance"]["llm_calls"] <= 9
-               and len(p["provenance"]["trace"]) == 5 for p in provenance)
+    # Beam 2 over 10 iterations: 1 slate, then 2 per iteration while the frontier lasts.
+    assert all(p["provenance"]["simulated"] and p["provenance"]["llm_calls"] <= 19
+               and len(p["provenance"]["trace"]) == 10 for p in provenance)
     # Answers come from the qrels: a query with a relevant document in the slice finds it.
     qrels = read_qrels(CRANFIELD / "qrels.tsv")
     slice_ids = set(index.doc_ids)

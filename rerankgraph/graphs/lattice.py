@@ -223,7 +223,7 @@ def calibrate_scores(state: LatticeState, runtime: LatticeRuntime) -> dict:
 
 def update_paths(state: LatticeState, runtime: LatticeRuntime) -> dict:
     """p(v) = alpha * latent(v) + (1 - alpha) * p(parent), top-down over every node seen;
-    the next beam is the best unexpanded nodes by p."""
+    the next beam is the best unexpanded nodes by p (ties: the deeper one)."""
     tree, params = tree_of(state, runtime), runtime.context.params
     latent = state["latent"]
     path = {ROOT: 1.0}
@@ -233,7 +233,9 @@ def update_paths(state: LatticeState, runtime: LatticeRuntime) -> dict:
                              + (1 - params.alpha) * path[node.parent])
     expanded = set(state["expanded"])
     frontier = [n for n in path if n not in expanded]
-    beam = sorted(frontier, key=lambda n: (-path[n], n))[:params.beam]
+    # Ties go to the deeper node, so equally promising branches are finished first.
+    beam = sorted(frontier, key=lambda n: (-round(path[n], 9), -tree.nodes[n].depth, n)
+                  )[:params.beam]
     return {"path": path, "beam": beam, "iteration": state["iteration"] + 1}
 
 
