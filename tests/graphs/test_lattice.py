@@ -121,3 +121,27 @@ def test_search_without_an_index_says_what_to_give(walked):
     _, tree, dataset, qrels, _ = walked
     with pytest.raises(InputError, match="--index"):
         Reranker("lattice", engine=_judge(dataset, qrels, tree)).search("wing flutter")
+
+
+def test_final_rerank_runs_a_registered_method_on_the_top(walked):
+    index, tree, dataset, qrels, queries = walked
+    qid, text = next(iter(queries.items()))
+    result = Reranker("lattice", engine=_judge(dataset, qrels, tree), index=index,
+                      params={"beam": 2, "iterations": 8, "rerank_method": "pointwise",
+                              "rerank_depth": 5}).search(text, k=50, query_id=qid)
+    *walk, reranked = result.provenance.trace
+    head = min(5, len(result.ranking))
+    assert reranked == {"phase": f"rerank {head} with pointwise", "llm_calls": head}
+    agents = [j.agent for j in result.provenance.judgments]
+    assert agents.count("pointwise") == head and agents.count("lattice") == 15
+    assert {d for j in result.provenance.judgments if j.agent == "pointwise"
+            for d in j.doc_ids} == set(result.doc_ids[:head])
+    scores = [d.score for d in result.ranking]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_final_rerank_refuses_a_search_method(walked):
+    index, tree, dataset, qrels, queries = walked
+    with pytest.raises(InputError, match="rerank_method 'retrieve' is a search method"):
+        Reranker("lattice", engine=_judge(dataset, qrels, tree), index=index,
+                 params={"iterations": 8, "rerank_method": "retrieve"}).search("wing flutter")
