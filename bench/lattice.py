@@ -150,7 +150,7 @@ def real(data: Path, index_path: Path, budgets: list[int], limit: int) -> str:
             "slates | nDCG@10 | R@100 |", "|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as temp:
         rows.append(baselines(index, queries, qrels_path, Path(temp)).replace(
-            "| - | - |", "| - | - | - | - |"))
+            "| - | - |", "| - | - | - | - | - |"))
         store = JobStore(Path(temp) / "replies.sqlite")
         inner = build_engine()
         engine = CachingEngine(inner, store)
@@ -158,7 +158,7 @@ def real(data: Path, index_path: Path, budgets: list[int], limit: int) -> str:
             for budget in sorted(budgets, reverse=True):
                 started = time.perf_counter()
                 with Reranker("lattice", engine=engine, index=index,
-                              params={"iterations": budget}) as reranker:
+                              params={"iterations": budget, "tree": "bottom-up"}) as reranker:
                     results = reranker.search_batch(queries, k=100)
                 seconds = time.perf_counter() - started
                 ok = [r for r in results if r.ok]
