@@ -34,7 +34,6 @@ MAX_SCORE = 100
 class LatticeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    k: int = Field(100, ge=1, description="documents to return per query (search)")
     tree: str | None = Field(None, description="tree of the index to walk (default: its only "
                                                "one), e.g. bottom-up or top-down")
     beam: int = Field(2, ge=1, le=32, description="frontier nodes expanded per iteration")

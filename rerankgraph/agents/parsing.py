@@ -210,5 +210,5 @@ def read_id_scores(text: str, size: int, max_score: int
     if clamped:
         notes.append(f"clamped {clamped} scores to 0-{max_score}")
     if len(scores) < size:
-        notes.append(f"{size - len(scores)} ids missing; left out of their means")
+        notes.append(f"{size - len(scores)} ids missing; not scored")
     return scores, ParseStatus.REPAIRED if notes else ParseStatus.OK, "; ".join(notes)

@@ -1,9 +1,9 @@
 """Tree summary writer (LATTICE's offline step): one call describes a node from its
 children, the documents of a leaf cluster or the descriptions of child nodes.
 
-The reply is free text: a regex constraint that only forbids newlines and markup made
-decoding 3x slower on the CPU engine (the mask admits nearly every token, and is
-recomputed at every step). So the reply is cleaned instead: only its first line is kept
+The reply is free text: a regex constraint that only forbids newlines and markup costs
+a mask over nearly the whole vocabulary at every decoding step on the CPU engine, for
+little gain. So the reply is cleaned instead: only its first line is kept
 and markup is dropped (counted REPAIRED), and a reply cut off at the token budget is
 kept and counted REPAIRED. An empty one falls back to the children's opening words and
 is counted as a FALLBACK.

@@ -58,8 +58,7 @@ class LatticeState(TypedDict, total=False):
     tree: Tree | None  # rerank mode only; search mode reads the index's tree
     beam: list[int]  # nodes to expand this iteration
     expanded: list[int]
-    slates: list[list[str]]  # item keys of this iteration's slates
-    slate_nodes: list[int]  # the node each slate expands
+    slates: list[list[str]]  # item keys of this iteration's slates, one per beam node
     observations: list[Observation]
     latent: dict[str, float]  # calibrated score per item key
     path: dict[int, float]  # path relevance per node
@@ -124,10 +123,10 @@ async def write_summaries(engine: Engine, tree: Tree, doc_texts: list[str],
 async def candidate_tree(engine: Engine, candidates: list[Candidate], params: LatticeParams,
                          seed: int, encoder_model: str | None) -> tuple[Tree, list[Judgment]]:
     """Rerank mode: a tree over one query's candidates, with LLM summaries."""
-    from rerankgraph.retrievers.dense import Encoder
+    from rerankgraph.retrievers.dense import shared_encoder
 
     texts = [c.full_text for c in candidates]
-    vectors = await asyncio.to_thread(Encoder(encoder_model).encode, texts)
+    vectors = await asyncio.to_thread(shared_encoder(encoder_model).encode, texts)
     settings = TreeSettings(strategy="bottom-up", branching=params.branching,
                             max_leaf=params.max_leaf, seed=seed)
     tree = await asyncio.to_thread(cluster_tree, vectors, [c.doc_id for c in candidates],
@@ -158,7 +157,7 @@ def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
     """A slate per beam node: its children plus calibration items, in a seeded shuffle."""
     tree, params = tree_of(state, runtime), runtime.context.params
     latent = state["latent"]
-    slates, slate_nodes = [], []
+    slates = []
     for node_id in state["beam"]:
         node = tree.nodes[node_id]
         rng = random.Random(f"{runtime.context.seed}:{state['query'].id}:{node_id}")
@@ -175,8 +174,7 @@ def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
         slate = own + extra
         rng.shuffle(slate)
         slates.append(slate)
-        slate_nodes.append(node_id)
-    return {"slates": slates, "slate_nodes": slate_nodes}
+    return {"slates": slates}
 
 
 def calibration_docs(latent: dict[str, float], exclude: set[str], count: int,
@@ -198,15 +196,15 @@ async def score_slates(state: LatticeState, runtime: LatticeRuntime) -> dict:
     tree, context = tree_of(state, runtime), runtime.context
     slates = [[Candidate(doc_id=key, text=item_text(tree, key, state, runtime) or "(empty)")
                for key in slate] for slate in state["slates"]]
-    leaves = [tree.nodes[n].is_leaf for n in state["slate_nodes"]]
+    leaves = [tree.nodes[n].is_leaf for n in state["beam"]]
     judgments = await LatticeAgent().score_slates(context.engine, state["query"], slates,
                                                   leaves, context.params.max_doc_tokens)
     first = len({o.slate for o in state["observations"]})
     observations = [Observation(first + i, key, score, weight=observation_weight(score))
                     for i, item in enumerate(judgments) for key, score in item.parsed.items()]
     return {"judgments": judgments, "observations": state["observations"] + observations,
-            "expanded": state["expanded"] + state["slate_nodes"],
-            "trace": [{"iteration": state["iteration"] + 1, "expanded": state["slate_nodes"],
+            "expanded": state["expanded"] + state["beam"],
+            "trace": [{"iteration": state["iteration"] + 1, "expanded": state["beam"],
                        "llm_calls": len(judgments),
                        "tokens": sum(j.prompt_tokens + j.completion_tokens for j in judgments),
                        "unreadable": sum(not j.parsed for j in judgments)}]}

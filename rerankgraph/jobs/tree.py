@@ -10,7 +10,6 @@ the model that wrote the summaries) go into the index's manifest.
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -157,7 +156,3 @@ def _costs(judgments: list[Judgment]) -> dict[str, int]:
             "fallbacks": sum(j.status == ParseStatus.FALLBACK for j in judgments),
             "repaired": sum(j.status == ParseStatus.REPAIRED for j in judgments)}
 
-
-def describe(tree: Tree) -> str:
-    """A tree's settings and shape, as JSON for `rerankgraph tree show`."""
-    return json.dumps(tree.meta, indent=2, sort_keys=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,12 @@ def resolve_encoder(model: str | None) -> tuple[str, Path]:
         raise InputError(f"embedding model {str(folder)!r} is not a sentence-transformers "
                          "model: it has no modules.json")
     return str(folder.resolve()), folder
+
+
+@cache
+def shared_encoder(model: str | None = None) -> Encoder:
+    """One Encoder per model in this process, so its weights load once (not per query)."""
+    return Encoder(model)
 
 
 class Encoder:

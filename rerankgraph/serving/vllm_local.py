@@ -112,8 +112,7 @@ class VllmEngine(Engine):
             self.sent.append((prompt_ids, sampling))
         final = None
         # Admit no more than the KV cache holds: past it vLLM preempts and recomputes
-        # running requests, and a level of 117 tree summaries ran 6x slower than in
-        # waves (docs/benchmarks.md).
+        # running requests (a tree level of 117 summaries sent at once crawled).
         need = len(prompt_ids) + request.max_tokens * request.n
         async with self._semaphore, self._kv_budget.hold(need):
             async for output in self._llm.generate(
