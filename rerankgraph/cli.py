@@ -64,12 +64,15 @@ def parse_params(pairs: list[str]) -> dict[str, Any]:
 
 
 DataOpt = Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries.jsonl")]
-RunOpt = Annotated[Path | None, typer.Option(
-    help="first-stage TREC run to rerank (or --index to retrieve the candidates)")]
+RunOpt = Annotated[list[Path] | None, typer.Option(
+    help="first-stage TREC run to rerank (or --index to retrieve the candidates); repeat "
+         "it to fuse several runs by RRF (what vic reranks)")]
 IndexOpt = Annotated[Path | None, typer.Option(
     help="corpus index from `rerankgraph index build`: a search method searches it, a "
          "rerank method retrieves its --depth candidates from it")]
-RetrieverOpt = Annotated[str, typer.Option(help="with --index: bm25, dense or hybrid")]
+RetrieverOpt = Annotated[str, typer.Option(
+    help="with --index: bm25, dense or hybrid; a list like bm25,dense fuses their runs "
+         "(what vic reranks)")]
 KOpt = Annotated[int, typer.Option("--k", help="documents to write per query (search methods)")]
 OutOpt = Annotated[Path, typer.Option("--out", help="TREC run to write")]
 QueriesOpt = Annotated[int | None, typer.Option(help="rerank only the run's first N queries")]
@@ -94,7 +97,8 @@ def rerank(
     from rerankgraph.jobs.rerank import JobSettings
 
     _run_job(JobSettings(
-        data=data, run=run, index=index, retriever=retriever, k=k, out=out_path,
+        data=data, run=run[0] if run else None, more_runs=tuple(run[1:]) if run else (),
+        index=index, retriever=retriever, k=k, out=out_path,
         method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
         model=model, base_url=base_url, api_key=api_key, force=force))
@@ -128,7 +132,8 @@ def batch(
     from rerankgraph.simulation import SimulationSettings
 
     _run_job(JobSettings(
-        data=data, run=run, index=index, retriever=retriever, k=k, out=out_path,
+        data=data, run=run[0] if run else None, more_runs=tuple(run[1:]) if run else (),
+        index=index, retriever=retriever, k=k, out=out_path,
         method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
         model=model, base_url=base_url, api_key=api_key, max_concurrency=max_concurrency,

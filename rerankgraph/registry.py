@@ -16,7 +16,7 @@ from rerankgraph.spec import MethodKind, MethodSpec
 __all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register"]
 
 BUILTIN_METHODS = ("first", "groupwise", "lattice", "listwise", "pairwise", "pointwise",
-                   "retrieve", "rubric", "setwise")
+                   "retrieve", "rubric", "rvr", "setwise", "vic")
 
 _METHODS: dict[str, MethodSpec] = {}
 _ALIASES: dict[str, str] = {}

@@ -17,6 +17,8 @@ from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.injection import injection_flag
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import Retriever, asearch, check_positive
+from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
+from rerankgraph.retrievers.hybrid import HybridRetriever
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
 from rerankgraph.types import (
@@ -99,7 +101,8 @@ class Reranker:
                  strict: bool = False, seed: int = 0, max_concurrency: int = 64,
                  engine_options: dict[str, Any] | None = None,
                  index: str | Path | CorpusIndex | None = None,
-                 retriever: str | Retriever | None = None, depth: int = 100) -> None:
+                 retriever: str | Retriever | Sequence[str | Retriever] | None = None,
+                 depth: int = 100) -> None:
         if sum(x is not None for x in (model, base_url, engine)) > 1:
             raise InputError("give only one of model, base_url and engine")
         self.spec = get_method(method)
@@ -108,7 +111,15 @@ class Reranker:
         self.seed = seed
         self.depth = check_positive(depth, "depth")
         self.index = _open_index(index)
-        self.retriever = _choose_retriever(self.index, retriever)
+        self.retrievers = _choose_retrievers(self.index, retriever)
+        # A search method reads one retriever: several are fused into a hybrid.
+        self.retriever: Retriever | None = (
+            self.retrievers[0] if len(self.retrievers) == 1 else
+            HybridRetriever(self.retrievers, depth=depth) if self.retrievers else None)
+        if self.spec.fuses and self.index is not None and len(self.retrievers) < 2:
+            raise InputError(f"method {self.spec.name!r} fuses several ranked lists: give "
+                             "retriever='bm25,dense' (or a list), or pass candidates whose "
+                             "metadata['found_by'] lists their sources")
         if self.spec.kind == "search" and self.retriever is None and not self.spec.reranks:
             raise InputError(f"method {self.spec.name!r} searches a corpus: give index= (a "
                              "folder from `rerankgraph index build`) or retriever=")
@@ -160,7 +171,8 @@ class Reranker:
         return self.rerank_batch(requests, on_result)
 
     async def _retrieve_candidates(self, request: SearchRequest) -> list[Candidate]:
-        """A rerank method's candidates: the retriever's top `depth`, with their texts.
+        """A rerank method's candidates: the retriever's top `depth` (or the RRF of
+        several retrievers' runs), with their texts.
         Empty when no document shares a term with the query (counted short, not raised,
         so the rest of a batch goes on)."""
         if self.retriever is None:
@@ -169,13 +181,21 @@ class Reranker:
         if self.index is None:
             raise InputError("retrieving candidates needs their texts: give index= with the "
                              "retriever")
-        hits = (await asearch(self.retriever, {request.query.id: request.query.text},
-                              self.depth)).get(request.query.id, [])
+        queries = {request.query.id: request.query.text}
+        found = await asyncio.gather(*(asearch(r, queries, self.depth)
+                                       for r in self.retrievers))
+        lists = {_name(r): hits.get(request.query.id, []) for r, hits in
+                 zip(self.retrievers, found, strict=True)}
+        # Several retrievers: their runs fused by RRF, each candidate with its sightings.
+        seen = sightings(lists) if len(lists) > 1 else {}
+        hits = fuse(lists) if seen else next(iter(lists.values()))
         candidates = []
-        for rank, (doc_id, score) in enumerate(hits, start=1):
+        for rank, (doc_id, score) in enumerate(hits[:self.depth], start=1):
             title, text = self.index.document(doc_id)
+            metadata = ({FOUND_BY: [s.as_metadata() for s in seen[doc_id]]}
+                        if seen else {})
             candidates.append(Candidate(doc_id=doc_id, text=text, title=title or None,
-                                        score=score, rank=rank))
+                                        score=score, rank=rank, metadata=metadata))
         return candidates
 
     def rerank(self, query: str | Query, docs: Sequence[DocLike], query_id: str = "q0"
@@ -287,15 +307,27 @@ def _open_index(index: str | Path | CorpusIndex | None) -> CorpusIndex | None:
     return CorpusIndex(index)
 
 
-def _choose_retriever(index: CorpusIndex | None, retriever: str | Retriever | None
-                      ) -> Retriever | None:
+def _choose_retrievers(index: CorpusIndex | None,
+                       retriever: str | Retriever | Sequence[str | Retriever] | None
+                       ) -> list[Retriever]:
+    """The first stages: "bm25,dense" or a list names several (their runs are fused)."""
     if retriever is None:
-        return index.retriever("bm25") if index is not None else None
+        return [index.retriever("bm25")] if index is not None else []
     if isinstance(retriever, str):
-        if index is None:
-            raise InputError(f"retriever {retriever!r} needs an index=")
-        return index.retriever(retriever)
-    return retriever
+        retriever = [n.strip() for n in retriever.split(",") if n.strip()]
+    if not isinstance(retriever, Sequence):
+        return [retriever]
+    chosen = []
+    for item in retriever:
+        if isinstance(item, str):
+            if index is None:
+                raise InputError(f"retriever {item!r} needs an index=")
+            chosen.append(index.retriever(item))
+        else:
+            chosen.append(item)
+    if not chosen:
+        raise InputError("retriever= names no retriever; use bm25, dense or hybrid")
+    return chosen
 
 
 def _name(retriever: Retriever | None) -> str:

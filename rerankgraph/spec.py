@@ -31,6 +31,7 @@ class MethodSpec:
     kind: MethodKind = "rerank"
     uses_engine: bool = True  # False: no LLM call, so no model is loaded for it
     reranks: bool = False  # a search method that also reranks candidates it is given
+    fuses: bool = False  # a rerank method over several runs' fused candidates (vic)
 
     def make_params(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
         """Validates user parameters; unknown names and bad values raise InputError."""

@@ -165,6 +165,9 @@ class Agent:
     # True for an agent whose reply describes the passages it was shown (tree summaries):
     # a simulated judge then treats that reply as standing for their documents.
     summarizes: ClassVar[bool] = False
+    # False for an agent whose prompt shows no passage (query expansion): a simulated
+    # judge then answers it without looking any up.
+    reads_passages: ClassVar[bool] = True
     _by_name: ClassVar[dict[str, type[Agent]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

@@ -28,15 +28,21 @@ class ListwiseAgent(Agent):
     name = "listwise"
     template = "listwise.j2"
 
+    def window_values(self, window: Sequence[Candidate]) -> dict[str, object]:
+        """What the template shows besides the query and the passages (none here)."""
+        return {}
+
     def reply_tokens(self, size: int) -> int:
         return 6 * size + 8  # "[12] > " is at most 6 tokens
 
     async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
                            params: ListwiseParams) -> Judgment:
         budget = await passage_budget(engine, self.template, query.text, len(window),
-                                      self.reply_tokens(len(window)), params.max_doc_tokens)
+                                      self.reply_tokens(len(window)), params.max_doc_tokens,
+                                      **self.window_values(window))
         docs = await fit_candidates(engine, window, budget)
-        prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
+        prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
+                        **self.window_values(window))
         call = self.ask(prompt, max_tokens=self.reply_tokens(len(docs)),
                         regex=permutation_regex(len(docs)))
         [completion] = await engine.chat([call])

@@ -19,7 +19,6 @@ import math
 import operator
 import random
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -30,6 +29,7 @@ from rerankgraph.agents.summary import SummaryAgent
 from rerankgraph.context import RerankContext
 from rerankgraph.errors import InputError
 from rerankgraph.graphs.calibration import Observation, calibrate
+from rerankgraph.graphs.subgraph import rerank_head
 from rerankgraph.index.tree import Tree, TreeSettings, cluster_tree, load_tree
 from rerankgraph.serving.base import Engine
 from rerankgraph.spec import MethodSpec
@@ -258,37 +258,17 @@ def rank(state: LatticeState, runtime: LatticeRuntime) -> dict:
 
 async def final_rerank(state: LatticeState, runtime: LatticeRuntime) -> dict:
     """Reranks the top `rerank_depth` with another registered method, as a subgraph."""
-    context = runtime.context
-    params = context.params
+    params = runtime.context.params
     if params.rerank_method is None:
         return {}
-    if context.resolve_method is None:
-        raise InputError("rerank_method needs the method registry; run lattice through "
-                         "the SDK or the CLI")
-    spec = context.resolve_method(params.rerank_method)
-    if spec.kind != "rerank":
-        raise InputError(f"rerank_method {params.rerank_method!r} is a {spec.kind} method; "
-                         "choose a rerank method")
     tree, ranking = tree_of(state, runtime), state["ranking"]
     head = ranking[:params.rerank_depth]
     rows = {d: i for i, d in enumerate(tree.doc_ids)}
     candidates = [Candidate(doc_id=d.doc_id, rank=i + 1, score=d.score,
                             text=item_text(tree, doc_key(rows[d.doc_id]), state, runtime))
                   for i, d in enumerate(head)]
-    if not candidates:
-        return {}
-    result = await spec.build_graph().ainvoke(
-        {"query": state["query"], "candidates": candidates},
-        context=replace(context, params=spec.make_params({})))  # type: ignore[arg-type]
-    top = result["ranking"]
-    # The reranked head keeps scores above the tail's, so a TREC run stays ordered.
-    floor = ranking[len(head)].score if len(ranking) > len(head) else 0.0
-    head_scores = [floor + len(top) - i for i in range(len(top))]
-    return {"ranking": [ScoredDoc(doc_id=d.doc_id, score=s)
-                        for d, s in zip(top, head_scores, strict=True)] + ranking[len(head):],
-            "judgments": result.get("judgments", []),
-            "trace": [{"phase": f"rerank {len(top)} with {spec.name}",
-                       "llm_calls": len(result.get("judgments", []))}]}
+    return await rerank_head(runtime.context, params.rerank_method, "lattice",
+                             state["query"], candidates, ranking[len(head):])
 
 
 def build_graph() -> Any:

@@ -8,7 +8,7 @@ windows of different queries run concurrently as separate graph runs.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Protocol, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -44,10 +44,14 @@ def ranking_from_order(order: Sequence[str]) -> list[ScoredDoc]:
     return [ScoredDoc(doc_id=d, score=float(len(order) - i)) for i, d in enumerate(order)]
 
 
-def build_window_graph(agent: WindowAgent) -> Any:
-    """A fresh compiled graph that slides `agent`'s window from the bottom to the top."""
+def build_window_graph(agent: WindowAgent,
+                       check: Callable[[Sequence[Candidate]], None] | None = None) -> Any:
+    """A fresh compiled graph that slides `agent`'s window from the bottom to the top.
+    `check` validates a query's candidates before any call (it raises InputError)."""
 
     def plan(state: WindowState, runtime: WindowRuntime) -> dict:
+        if check is not None:
+            check(state["candidates"])
         params = runtime.context.params
         size = len(state["candidates"])
         spans = sliding_windows(size, params.window, params.stride) * params.passes

@@ -31,6 +31,7 @@ from rerankgraph.jobs.runner import JobReport, run_job
 from rerankgraph.jobs.store import CachingEngine, JobStore, iter_jsonl
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import check_positive
+from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
 from rerankgraph.sdk import Reranker
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
@@ -51,6 +52,9 @@ class JobSettings:
     data: Path
     out: Path
     run: Path | None = None
+    # further runs: all are fused by RRF into one candidate list, and each candidate
+    # records which runs found it at which rank (what `vic` shows its judge)
+    more_runs: tuple[Path, ...] = ()
     # a corpus index instead of a run: a rerank method retrieves its `depth` candidates
     # with `retriever`; a search method writes its top `k`
     index: Path | None = None
@@ -135,7 +139,9 @@ def run_rerank_job(settings: JobSettings,
     else:
         assert settings.run is not None  # _check_sources
         index = None
-        first_stage = read_trec_run(settings.run)
+        runs = [settings.run, *settings.more_runs]
+        first_stage, found_by = fused_runs(runs) if len(runs) > 1 else (
+            read_trec_run(settings.run), {})
         job = build_job(dataset, first_stage, depth=settings.depth, queries=settings.queries)
         missing = sum(len(v) for v in job.missing_docs.values())
         if missing:
@@ -144,9 +150,9 @@ def run_rerank_job(settings: JobSettings,
                 "they were skipped")
         for qid, why in job.skipped_queries.items():
             log(f"warning: query {qid!r} skipped: {why}")
-        requests = [
-            r.model_copy(update={"candidates_from": f"run:{settings.run.name}"})
-            for r in job.requests]
+        source = "run:" + "+".join(p.name for p in runs)
+        requests = [with_sightings(r, found_by.get(r.query.id, {}))
+                    .model_copy(update={"candidates_from": source}) for r in job.requests]
     if not requests:
         raise InputError("no query is left to rerank after the skips above")
 
@@ -179,6 +185,41 @@ def run_rerank_job(settings: JobSettings,
     return report
 
 
+def source_names(paths: Sequence[Path]) -> list[str]:
+    """Short distinct names for runs: file stems, else file names, else numbered."""
+    for names in ([p.stem for p in paths], [p.name for p in paths]):
+        if len(set(names)) == len(names):
+            return names
+    return [f"{i + 1}:{p.name}" for i, p in enumerate(paths)]
+
+
+def fused_runs(paths: Sequence[Path]) -> tuple[dict[str, list[RunEntry]],
+                                               dict[str, dict[str, list[dict]]]]:
+    """Several TREC runs fused by RRF into one, and per query the sightings of each
+    document (which run found it at which rank). Queries in any run are kept, in the
+    order they first appear."""
+    runs = {name: read_trec_run(path) for name, path in zip(source_names(paths), paths,
+                                                            strict=True)}
+    fused: dict[str, list[RunEntry]] = {}
+    found_by: dict[str, dict[str, list[dict]]] = {}
+    for qid in dict.fromkeys(q for run in runs.values() for q in run):
+        lists = {name: [(e.doc_id, e.score) for e in run.get(qid, [])]
+                 for name, run in runs.items()}
+        fused[qid] = [RunEntry(doc_id=d, rank=i, score=s)
+                      for i, (d, s) in enumerate(fuse(lists, "rrf"), start=1)]
+        found_by[qid] = {d: [s.as_metadata() for s in seen]
+                         for d, seen in sightings(lists).items()}
+    return fused, found_by
+
+
+def with_sightings(request: RerankRequest, found_by: dict[str, list[dict]]) -> RerankRequest:
+    if not found_by:
+        return request
+    return request.model_copy(update={"candidates": tuple(
+        c.model_copy(update={"metadata": {**c.metadata, FOUND_BY: found_by.get(c.doc_id, [])}})
+        for c in request.candidates)})
+
+
 def _write_outputs(settings: JobSettings, report: JobReport,
                    lines: dict[str, list[str]]) -> None:
     """The run, then the provenance, each atomically. A failed write says where the
@@ -207,7 +248,8 @@ def _check_output_paths(settings: JobSettings) -> None:
     check_outputs(
         {"--out": settings.out, "--provenance": settings.provenance_path,
          "--state": settings.state_path},
-        [settings.run, data / "corpus.jsonl", data / "queries.jsonl", settings.simulate],
+        [settings.run, *settings.more_runs, data / "corpus.jsonl", data / "queries.jsonl",
+         settings.simulate],
         force=settings.force)
 
 
@@ -229,6 +271,17 @@ def _check_sources(settings: JobSettings, spec: MethodSpec) -> None:
                          "or --index (to retrieve them)")
     if settings.run is not None and settings.index is not None:
         raise InputError("give --run or --index, not both: the candidates come from one")
+    if settings.more_runs and settings.backend == "ray":
+        raise InputError("--backend ray takes one --run; fuse runs with the vllm backend")
+    if spec.fuses:
+        given = 1 + len(settings.more_runs) if settings.run is not None else 0
+        lists = [r for r in settings.retriever.split(",") if r.strip()]
+        if (settings.run is not None and given < 2) or (settings.index is not None
+                                                         and len(lists) < 2):
+            got = "one --run" if settings.run is not None else f"--retriever {settings.retriever}"
+            raise InputError(f"method {spec.name!r} fuses several ranked lists: give two or "
+                             "more --run files, or --index with --retriever bm25,dense "
+                             f"(got {got})")
     if settings.index is not None and settings.backend == "ray":
         raise InputError("--backend ray takes --run; retrieve a run first with "
                          "`rerankgraph retrieve`")
@@ -280,6 +333,8 @@ def _open_store(settings: JobSettings, method: str, params: BaseModel) -> JobSto
         "simulation": _simulation_label(settings),
         "data": str(Path(settings.data).resolve()),
         "run": str(Path(settings.run).resolve()) if settings.run else None,
+        **({"more_runs": [str(Path(p).resolve()) for p in settings.more_runs]}
+           if settings.more_runs else {}),
         "index": str(Path(settings.index).resolve()) if settings.index else None,
         "retriever": settings.retriever if settings.index else None,
         "k": settings.k if settings.index else None,

@@ -1,4 +1,4 @@
-"""Reciprocal rank fusion of any retrievers (Cormack, Clarke and Buettcher, SIGIR 2009)."""
+"""A retriever that fuses any retrievers by reciprocal rank fusion."""
 
 from __future__ import annotations
 
@@ -6,20 +6,9 @@ from collections.abc import Mapping, Sequence
 
 from rerankgraph.errors import InputError
 from rerankgraph.retrievers.base import Retriever, SearchResults, check_positive
+from rerankgraph.retrievers.fusion import reciprocal_rank_fusion
 
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[str]], k: int = 60
-                           ) -> list[tuple[str, float]]:
-    """Fuses ranked lists of doc ids: score(d) = sum over lists of 1 / (k + rank of d),
-    ranks from 1. Best first; ties go to the better single rank, then the doc id."""
-    scores: dict[str, float] = {}
-    best_rank: dict[str, int] = {}
-    for ranking in rankings:
-        for rank, doc_id in enumerate(ranking, start=1):
-            scores[doc_id] = scores.get(doc_id, 0.0) + 1.0 / (k + rank)
-            best_rank[doc_id] = min(best_rank.get(doc_id, rank), rank)
-    order = sorted(scores, key=lambda d: (-scores[d], best_rank[d], d))
-    return [(d, scores[d]) for d in order]
+__all__ = ["HybridRetriever", "reciprocal_rank_fusion"]
 
 
 class HybridRetriever:

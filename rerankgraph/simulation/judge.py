@@ -137,7 +137,7 @@ class SimulatedJudge(Engine):
         agent = self._agent(request.purpose)
         passages = self._passage_docs(content)
         grades = self._grades(content, passages)
-        if not grades:
+        if not grades and agent.reads_passages:
             raise InputError(f"the simulated judge found no <passage> in agent "
                              f"{agent.name!r}'s prompt ({agent.template})")
         oracle = _Oracle(self._noisy(grades), self._rng, self.settings.flip_prob)

@@ -1,0 +1,264 @@
+"""The three judges of the retrieve-verify-refine loop (after WISER, 2025): one writes
+query variants, one verifies whether the fused top passages answer the query, one
+reflects on what is missing and writes new variants.
+
+Each reply is compact JSON whose shape a regex constrains (as the rubric judge's is),
+read back by a pydantic model. What cannot be read falls back and is counted: an
+unreadable expansion leaves the original query alone, an unreadable verdict counts as
+not confident, an unreadable reflection ends the loop.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rerankgraph.agents.base import (
+    Agent,
+    FittedDoc,
+    Oracle,
+    SimulatedReply,
+    clamp01,
+    fit_candidates,
+    judgment,
+    render,
+)
+from rerankgraph.agents.parsing import read_json, read_json_field_number
+from rerankgraph.serving.base import ChatRequest, Engine
+from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
+
+QUERY_CHARS = 100
+PASSAGE_CHARS = 320
+MISSING_CHARS = 120
+REFLECTION_CHARS = 160
+FUSIONS = ("rrf", "vic")
+RETRIEVERS = ("bm25", "dense")
+
+
+class RvrParams(BaseModel):
+    """The loop's settings. The defaults follow the issue that specified the method:
+    two written variants, bm25 and dense, RRF, at most 3 rounds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(100, ge=1, description="documents to return per query")
+    variants: int = Field(2, ge=0, le=6, description="query variants the LLM writes per "
+                          "round (first a keyword rewrite, then an answer passage, then "
+                          "more keyword rewrites); 0: the original query only")
+    retrievers: tuple[str, ...] = Field(RETRIEVERS, min_length=1,
+                                        description="index retrievers every variant goes "
+                                                    "through (bm25, dense)")
+    depth: int = Field(100, ge=1, description="documents each retriever returns per variant")
+    fusion: str = Field("rrf", description="rrf, or vic: one listwise LLM call per window "
+                                           "over the RRF top fuse_depth, with sources shown")
+    rrf_k: int = Field(60, ge=0, description="the RRF constant k")
+    fuse_depth: int = Field(20, ge=2, le=100, description="vic: candidates it reorders")
+    verify_depth: int = Field(5, ge=1, le=20, description="new top documents the verifier "
+                                                          "judges per round")
+    threshold: float = Field(70.0, description="confidence (0-100) that ends the loop")
+    rounds: int = Field(3, description="most retrieve-verify rounds")
+    min_rounds: int = Field(1, ge=1, description="rounds taken even when confident")
+    max_doc_tokens: int = Field(96, ge=8, description="passage token budget in prompts")
+    rerank_method: str | None = Field(None, description="rerank the final top rerank_depth "
+                                                        "with this registered method")
+    rerank_depth: int = Field(20, ge=1, description="documents the final rerank sees")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RvrParams:
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be 1 or more, got {self.rounds}")
+        if not 0 <= self.threshold <= 100:
+            raise ValueError(f"threshold is a confidence from 0 to 100, got {self.threshold}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion {self.fusion!r}: use rrf or vic")
+        unknown = [r for r in self.retrievers if r not in RETRIEVERS]
+        if unknown:
+            raise ValueError(f"retrievers {unknown}: use bm25 and/or dense")
+        if self.min_rounds > self.rounds:
+            raise ValueError(f"min_rounds {self.min_rounds} is more than rounds {self.rounds}")
+        return self
+
+
+# -- reply shapes ----------------------------------------------------------------------
+def _string(max_chars: int, min_chars: int = 1) -> str:
+    return rf'"[^"\\\n]{{{min_chars},{max_chars}}}"'
+
+
+def _exactly(item: str, count: int) -> str:
+    return r"\[" + item + (rf"(, {item}){{{count - 1}}}" if count > 1 else "") + r"\]"
+
+
+def expansion_shape(variants: int) -> tuple[int, bool]:
+    """(keyword rewrites, whether an answer passage is written) for `variants`."""
+    return variants - (variants >= 2), variants >= 2
+
+
+class ExpansionReply(BaseModel):
+    keywords: list[str] = Field(default_factory=list)
+    passage: str = ""
+
+
+class VerdictReply(BaseModel):
+    relevant: list[int]
+    missing: str = Field(max_length=MISSING_CHARS)
+    confidence: int = Field(ge=0, le=100)
+
+
+class ReflectionReply(BaseModel):
+    reflection: str = Field(max_length=REFLECTION_CHARS)
+    queries: list[str] = Field(min_length=1)
+
+
+def _clean(texts: Sequence[str]) -> list[str]:
+    return [" ".join(t.split()) for t in texts if t.strip()]
+
+
+# -- the agents --------------------------------------------------------------------------
+class ExpandAgent(Agent):
+    """Writes the first round's variants; `parsed` is the list of variant texts."""
+
+    name = "rvr_expand"
+    template = "rvr_expand.j2"
+    reads_passages = False
+
+    def request(self, query: Query, variants: int) -> ChatRequest:
+        keywords, passage = expansion_shape(variants)
+        regex = r'\{"keywords": ' + _exactly(_string(QUERY_CHARS), keywords)
+        regex += (r', "passage": ' + _string(PASSAGE_CHARS)) if passage else ""
+        regex += r"\}"
+        budget = keywords * (QUERY_CHARS // 2 + 4) + (PASSAGE_CHARS // 2 if passage else 0) + 16
+        return self.ask(render(self.template, query=query.text, keywords=keywords,
+                               passage=passage), max_tokens=budget, regex=regex)
+
+    async def expand(self, engine: Engine, query: Query, variants: int) -> Judgment:
+        call = self.request(query, variants)
+        [completion] = await engine.chat([call])
+        reply, status, note = read_json(completion.text, ExpansionReply)
+        if reply is None:
+            written: list[str] = []
+            note = f"{note}; searched with the original query only"
+        else:
+            written = _clean([*reply.keywords, reply.passage])
+        return judgment(self.name, call, [], completion, written, status, note)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """The query's longer words as keywords, and the query itself as the passage."""
+        query = _prompt_query(request)
+        keywords, passage = _asked_for(request, "keyword"), '"passage"' in (request.regex or "")
+        words = " ".join(w for w in query.split() if len(w) > 3) or query
+        reply: dict[str, object] = {"keywords": [words[:QUERY_CHARS]] * keywords}
+        if passage:
+            reply["passage"] = query[:PASSAGE_CHARS]
+        return SimulatedReply(json.dumps(reply))
+
+
+class VerifyAgent(Agent):
+    """Judges the new top passages and the confidence that, with the passages judged
+    relevant before, they answer the query. `parsed` is a VerdictReply's dict with
+    `relevant` as doc ids."""
+
+    name = "rvr_verify"
+    template = "rvr_verify.j2"
+
+    async def verify(self, engine: Engine, query: Query, earlier: Sequence[Candidate],
+                     fresh: Sequence[Candidate], max_doc_tokens: int) -> Judgment:
+        shown = await fit_candidates(engine, [*earlier, *fresh], max_doc_tokens)
+        old, new = shown[:len(earlier)], shown[len(earlier):]
+        ids = r"[0-9]{1,2}"
+        regex = (r'\{"relevant": \[(' + ids + r"(, " + ids + r"){0," + str(max(len(new) - 1, 0))
+                 + r"})?\], " + r'"missing": ' + _string(MISSING_CHARS, 0)
+                 + r', "confidence": (100|[1-9]?[0-9])\}')
+        call = self.ask(render(self.template, query=query.text, earlier=[d.text for d in old],
+                               passages=[d.text for d in new]),
+                        max_tokens=4 * len(new) + MISSING_CHARS // 2 + 24, regex=regex)
+        [completion] = await engine.chat([call])
+        verdict, status, note = self.read(completion.text, new)
+        return judgment(self.name, call, shown, completion, verdict, status, note)
+
+    @staticmethod
+    def read(text: str, new: Sequence[FittedDoc]) -> tuple[dict, ParseStatus, str]:
+        reply, status, note = read_json(text, VerdictReply)
+        if reply is None:
+            confidence = read_json_field_number(text, "confidence")
+            fallback = {"relevant": [], "missing": "",
+                        "confidence": min(max(confidence or 0.0, 0.0), 100.0)}
+            if confidence is not None:
+                return fallback, ParseStatus.REPAIRED, "read the confidence of a cut-off verdict"
+            return fallback, ParseStatus.FALLBACK, f"{note}; taken as not confident"
+        valid = sorted({i for i in reply.relevant if 1 <= i <= len(new)})
+        if len(valid) != len(reply.relevant):
+            status = max(status, ParseStatus.REPAIRED, key=_SEVERITY.index)
+            note = "; ".join(filter(None, [note, "dropped repeated or unknown passage ids"]))
+        return ({"relevant": [new[i - 1].candidate.doc_id for i in valid],
+                 "missing": " ".join(reply.missing.split()),
+                 "confidence": float(reply.confidence)}, status, note)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """New passages of relevance 0.5 or more are relevant; the confidence is the best
+        relevance shown (earlier passages included), scaled to 0-100."""
+        content = request.messages[-1]["content"]
+        earlier = len(re.findall(r'<passage id="E\d+">', content))
+        scores = list(oracle.relevance)
+        relevant = [i + 1 for i, s in enumerate(scores[earlier:]) if s >= 0.5]
+        confidence = round(100 * clamp01(max(scores, default=0.0)))
+        missing = "" if confidence >= 50 else "a passage that answers the query"
+        return SimulatedReply(json.dumps({"relevant": relevant, "missing": missing,
+                                          "confidence": confidence}))
+
+
+class RefineAgent(Agent):
+    """Reflects on what is missing and writes new variants; `parsed` is the list of
+    variant texts (empty when unreadable)."""
+
+    name = "rvr_refine"
+    template = "rvr_refine.j2"
+
+    async def refine(self, engine: Engine, query: Query, tried: Sequence[str], missing: str,
+                     best: Sequence[Candidate], variants: int, max_doc_tokens: int
+                     ) -> Judgment:
+        shown = await fit_candidates(engine, best, max_doc_tokens)
+        regex = (r'\{"reflection": ' + _string(REFLECTION_CHARS) + r', "queries": '
+                 + _exactly(_string(QUERY_CHARS), variants) + r"\}")
+        call = self.ask(render(self.template, query=query.text, tried=list(tried),
+                               missing=missing, passages=[d.text for d in shown],
+                               count=variants),
+                        max_tokens=REFLECTION_CHARS // 2 + variants * (QUERY_CHARS // 2 + 4) + 16,
+                        regex=regex)
+        [completion] = await engine.chat([call])
+        reply, status, note = read_json(completion.text, ReflectionReply)
+        written = _clean(reply.queries) if reply is not None else []
+        return judgment(self.name, call, shown, completion,
+                        {"reflection": reply.reflection if reply else "", "queries": written},
+                        status, note)
+
+    def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
+        """Relevance feedback with the qrels: the i-th variant is the query plus the
+        opening words of the i-th most relevant passage shown."""
+        query = _prompt_query(request)
+        texts = re.findall(r"<passage[^>]*>\s*\[\d+\] (.*?)\s*</passage>",
+                           request.messages[-1]["content"], re.DOTALL)
+        order = sorted(range(len(texts)), key=lambda i: -oracle.relevance[i])
+        queries = []
+        for i in range(_asked_for(request, "new")):
+            words = texts[order[i % len(order)]].split()[:10] if order else []
+            queries.append(" ".join([query, *words])[:QUERY_CHARS].replace('"', ""))
+        return SimulatedReply(json.dumps({"reflection": "simulated relevance feedback",
+                                          "queries": queries}))
+
+
+_SEVERITY = [ParseStatus.OK, ParseStatus.REPAIRED, ParseStatus.FALLBACK]
+_PROMPT_QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
+
+
+def _prompt_query(request: ChatRequest) -> str:
+    found = _PROMPT_QUERY.search(request.messages[-1]["content"])
+    return (found.group(1) if found else "").replace('"', "").replace("\\", "")
+
+
+def _asked_for(request: ChatRequest, kind: str) -> int:
+    """How many queries of `kind` ("keyword", "new") the prompt asks for."""
+    found = re.search(rf"write (\d+) {kind} search quer", request.messages[-1]["content"])
+    return int(found.group(1)) if found else 1
