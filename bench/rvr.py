@@ -1,0 +1,151 @@
+"""Retrieve-verify-refine and Vote-in-Context benchmarks on full corpora.
+
+    python bench/rvr.py simulate --data ../shared/data/cranfield --index out/idx-cranfield
+    python bench/rvr.py real --data ../shared/data/cranfield --index out/idx-cranfield \
+        --queries 12
+
+Rows: BM25 alone, dense alone, RRF and CombSUM of both (no LLM), vic over the same two
+lists (the RRF top `--vic-depth` reordered by one listwise call per window, the RRF
+tail kept below), and rvr with default parameters. `simulate` answers every judged
+query with the simulated judge (qrels with noise): a SIMULATION, to study the loop's
+stopping behaviour at scale. `real` runs the embedded SmolLM2-135M judge on the first
+`--queries` judged queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_section  # noqa: E402
+
+from rerankgraph.data import load_beir, read_qrels, write_trec_run  # noqa: E402
+from rerankgraph.evaluation import evaluate_run  # noqa: E402
+from rerankgraph.index.corpus import CorpusIndex  # noqa: E402
+from rerankgraph.retrievers.fusion import fuse  # noqa: E402
+from rerankgraph.sdk import Reranker  # noqa: E402
+from rerankgraph.serving.base import Engine  # noqa: E402
+from rerankgraph.simulation import SimulatedJudge, SimulationSettings  # noqa: E402
+
+MEASURES = ["nDCG@10", "R@100"]
+HEADER = ["| method | judge | rounds/query | LLM calls/query | tokens/query | s/query | "
+          "stopped confident | fallbacks | nDCG@10 | R@100 |",
+          "|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def judged_queries(data: Path, limit: int | None) -> dict[str, str]:
+    judged = read_qrels(data / "qrels.tsv")
+    queries = {q: t for q, t in load_beir(data).queries.items() if q in judged}
+    return dict(list(queries.items())[:limit])
+
+
+def score(runs: dict[str, list[tuple[str, float]]], qrels: Path, folder: Path, tag: str
+          ) -> dict[str, float]:
+    out = folder / f"{tag}.trec"
+    write_trec_run(out, {q: [f"{q} Q0 {d} {i} {s:.6f} {tag}" for i, (d, s) in
+                             enumerate(hits[:100], start=1)] for q, hits in runs.items()})
+    return evaluate_run(qrels, out, MEASURES, only_run_queries=False)
+
+
+def row(method: str, judge: str, scores: dict[str, float], results: list | None = None,
+        seconds: float | None = None) -> str:
+    if not results:
+        return (f"| {method} | - | - | - | - | - | - | - | {scores['nDCG@10']:.4f} | "
+                f"{scores['R@100']:.4f} |")
+    ok = [r for r in results if r.ok]
+    stops = [next((s for s in r.provenance.trace if s.get("phase") == "stop"), {}) for r in ok]
+    rounds = statistics.mean(s.get("rounds", 1) for s in stops) if any(stops) else 1
+    confident = (f"{100 * statistics.mean(str(s.get('reason', '')).startswith('confident') for s in stops):.0f}%"
+                 if any(stops) else "-")
+    calls = statistics.mean(r.provenance.llm_calls for r in ok)
+    tokens = statistics.mean(r.provenance.prompt_tokens + r.provenance.completion_tokens
+                             for r in ok)
+    fallbacks = sum(r.provenance.fallbacks for r in ok)
+    per_query = f"{seconds / len(results):.1f}" if seconds is not None else "-"
+    return (f"| {method} | {judge} | {rounds:.2f} | {calls:.1f} | {tokens:,.0f} | {per_query} | "
+            f"{confident} | {fallbacks} | {scores['nDCG@10']:.4f} | {scores['R@100']:.4f} |")
+
+
+def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engine, judge: str,
+            vic_depth: int, folder: Path) -> list[str]:
+    qrels = data / "qrels.tsv"
+    index = CorpusIndex(index_path)
+    index.attach_corpus(data)
+    lists = {name: index.retriever(name).search(queries, 100) for name in ("bm25", "dense")}
+    rows = [row(name, "-", score(hits, qrels, folder, name)) for name, hits in lists.items()]
+    fused = {how: {q: fuse({n: lists[n][q] for n in lists}, how)[:100] for q in queries}
+             for how in ("rrf", "combsum")}
+    rows += [row(f"{how.upper()} of bm25 + dense", "-", score(fused[how], qrels, folder, how))
+             for how in fused]
+    print("\n".join(rows), flush=True)
+
+    started = time.perf_counter()
+    with Reranker("vic", engine=engine, index=index, retriever="bm25,dense",
+                  depth=vic_depth) as reranker:
+        results = reranker.search_batch(queries, k=vic_depth)
+    seconds = time.perf_counter() - started
+    vic_runs = {}
+    for result in results:  # the vic head above the RRF tail, to 100
+        head = [d.doc_id for d in result.ranking]
+        tail = [d for d, _ in fused["rrf"][result.query_id] if d not in set(head)]
+        order = head + tail
+        vic_runs[result.query_id] = [(d, float(len(order) - i)) for i, d in enumerate(order)]
+    rows.append(row(f"vic over the RRF top {vic_depth}", judge,
+                    score(vic_runs, qrels, folder, "vic"), results, seconds))
+    print(rows[-1], flush=True)
+
+    started = time.perf_counter()
+    with Reranker("rvr", engine=engine, index=index) as reranker:
+        results = reranker.search_batch(queries, k=100)
+    seconds = time.perf_counter() - started
+    rvr_runs = {r.query_id: [(d.doc_id, d.score) for d in r.ranking] for r in results if r.ok}
+    rows.append(row("rvr (defaults: 2 variants, bm25 + dense, RRF, 3 rounds, threshold 70)",
+                    judge, score(rvr_runs, qrels, folder, "rvr"), results, seconds))
+    print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("mode", choices=["simulate", "real"])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--index", type=Path, required=True)
+    parser.add_argument("--queries", type=int, default=None)
+    parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.2])
+    parser.add_argument("--vic-depth", type=int, default=20)
+    args = parser.parse_args()
+    queries = judged_queries(args.data, args.queries)
+    body = []
+    with tempfile.TemporaryDirectory() as temp:
+        if args.mode == "simulate":
+            dataset = load_beir(args.data)
+            qrels = read_qrels(args.data / "qrels.tsv")
+            body.append(f"SIMULATION: the judge answers from the qrels with Gaussian noise on "
+                        f"relevance; all {len(queries)} judged queries of {args.data.name}.")
+            for noise in args.noise:
+                judge = SimulatedJudge(qrels, dataset.queries, dataset.corpus,
+                                       SimulationSettings(score_noise=noise), seed=0)
+                rows = compare(args.data, args.index, queries, judge,
+                               f"simulated, noise {noise:g}", args.vic_depth, Path(temp))
+                body += ["", *HEADER, *(rows if noise == args.noise[0] else rows[4:])]
+        else:
+            from rerankgraph.serving.factory import build_engine
+
+            engine = build_engine()
+            try:
+                body.append(f"Embedded SmolLM2-135M judge, the first {len(queries)} judged "
+                            f"queries of {args.data.name} (all in flight together).")
+                body += ["", *HEADER, *compare(args.data, args.index, queries, engine,
+                                               "SmolLM2-135M", args.vic_depth, Path(temp))]
+            finally:
+                engine.close()
+    write_section(f"rvr-{args.mode}-{args.data.name}", "\n".join(body))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""rvr and vic on the real in-process engine with the embedded judge, over a real
+index (BM25 and MiniLM on a Cranfield slice)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rerankgraph.data import load_beir
+from rerankgraph.sdk import Reranker
+from rerankgraph.types import ParseStatus
+
+
+@pytest.fixture
+def recorded(local_engine, monkeypatch):
+    """The real engine, with the requests it answers kept for inspection."""
+    requests = []
+    chat = local_engine.chat
+
+    async def recording(batch):
+        requests.extend(batch)
+        return await chat(batch)
+
+    monkeypatch.setattr(local_engine, "chat", recording)
+    return local_engine, requests
+
+
+def test_one_forced_refine_round_then_the_round_limit(recorded, cranfield_slice,
+                                                      cranfield_slice_index):
+    engine, requests = recorded
+    dataset = load_beir(cranfield_slice)
+    qid, text = next(iter(dataset.queries.items()))
+    reranker = Reranker("rvr", engine=engine, index=cranfield_slice_index,
+                        params={"min_rounds": 2, "rounds": 2, "verify_depth": 3, "depth": 30,
+                                "max_doc_tokens": 64})
+    result = reranker.search(text, k=15, query_id=qid)
+    trace = result.provenance.trace
+    assert [s["phase"] for s in trace] == ["expand", "retrieve", "verify", "refine",
+                                           "retrieve", "verify", "stop"]
+    assert [j.agent for j in result.provenance.judgments] == [
+        "rvr_expand", "rvr_verify", "rvr_refine", "rvr_verify"]
+    assert [r.purpose for r in requests] == [j.agent for j in result.provenance.judgments]
+    assert trace[-1]["rounds"] == 2
+    assert re.match(r"(round limit 2 reached|confident) \(confidence|confident \(",
+                    trace[-1]["reason"])
+    verifies = [s for s in trace if s["phase"] == "verify"]
+    judged = [d for v in verifies for d in v["judged"]]
+    assert len(judged) == len(set(judged)) == 6  # three new documents per round
+    refine = trace[3]
+    assert refine["variants"] and refine["status"] in {s.value for s in ParseStatus}
+    # the second round searched the refined variants through both retrievers
+    assert trace[4]["lists"] == trace[1]["lists"] + 2 * len(refine["variants"])
+    assert len(result.doc_ids) == 15 == len(set(result.doc_ids))
+    assert result.provenance.prompt_tokens > 4 * 100
+    assert result.provenance.fallbacks <= 4
+    assert result.provenance.model.endswith("smollm2-135m-instruct")
+
+
+def test_vic_over_two_retrievers_returns_an_exact_permutation(recorded, cranfield_slice,
+                                                              cranfield_slice_index):
+    engine, requests = recorded
+    dataset = load_beir(cranfield_slice)
+    qid, text = next(iter(dataset.queries.items()))
+    reranker = Reranker("vic", engine=engine, index=cranfield_slice_index,
+                        retriever="bm25,dense", depth=6)
+    result = reranker.search(text, k=6, query_id=qid)
+    [judgment] = result.provenance.judgments
+    assert sorted(result.doc_ids) == sorted(judgment.doc_ids) and len(result.doc_ids) == 6
+    assert judgment.status in (ParseStatus.OK, ParseStatus.REPAIRED)
+    prompt = requests[0].messages[-1]["content"]
+    sources = re.findall(r"^\[(\d)\] ranks: (.*)$", prompt, re.MULTILINE)
+    assert [int(i) for i, _ in sources] == list(range(1, 7))
+    assert all(re.search(r"(bm25|dense) #\d+", line) for _, line in sources)
+    assert any("bm25 #" in line and "dense #" in line for _, line in sources)
