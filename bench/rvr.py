@@ -73,7 +73,10 @@ def row(method: str, judge: str, scores: dict[str, float], results: list | None 
 
 def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engine, judge: str,
             vic_depth: int, folder: Path) -> list[str]:
-    qrels = data / "qrels.tsv"
+    # Measured over exactly these queries: a query that fails or finds nothing scores 0.
+    qrels = folder / "qrels.tsv"
+    judged = read_qrels(data / "qrels.tsv")
+    qrels.write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t{g}\n" for q in queries for d, g in judged[q].items()))
     index = CorpusIndex(index_path)
     index.attach_corpus(data)
     lists = {name: index.retriever(name).search(queries, 100) for name in ("bm25", "dense")}

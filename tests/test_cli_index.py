@@ -101,6 +101,13 @@ def test_a_search_method_writes_its_top_k_without_a_run(cranfield_slice, bm25_in
      "searches the index itself: drop --run"),
     (["--method", "pointwise", "--index", "INDEX", "--depth", "0"],
      "--depth must be a positive"),
+    (["--method", "vic", "--run", "RUN"], "fuses several ranked lists: give two or more --run"),
+    (["--method", "vic", "--index", "INDEX"], "(got --retriever bm25)"),
+    (["--method", "rvr"], "method 'rvr' searches a corpus: give --index"),
+    (["--method", "rvr", "--index", "INDEX", "--param", "rounds=0"],
+     "rounds must be 1 or more, got 0"),
+    (["--method", "rvr", "--index", "INDEX", "--param", "threshold=150"],
+     "threshold is a confidence from 0 to 100, got 150"),
 ])
 def test_index_and_run_combinations_are_checked(cranfield_slice, bm25_index, tmp_path, args,
                                                 message):
@@ -146,3 +153,30 @@ def test_rerank_with_index_on_the_real_engine(cranfield_slice, bm25_index, tmp_p
     retrieved = cranfield_slice_index.bm25.search({q["_id"]: q["text"] for q in queries}, 5)
     for qid, entries in read_trec_run(out).items():
         assert sorted(e.doc_id for e in entries) == sorted(d for d, _ in retrieved[qid])
+
+
+def test_simulated_rvr_and_vic_from_the_cli(cranfield_slice, cranfield_slice_index, tmp_path):
+    """rvr searches the index; vic fuses the index's bm25 and dense runs. The simulated
+    judge makes rvr's exact first-round calls (one expansion, one verdict per round)."""
+    out = tmp_path / "rvr.trec"
+    done = run_cli("batch", "--method", "rvr", "--index", cranfield_slice_index.path,
+                   "--data", cranfield_slice, "--out", out, "--k", "12", "--queries", "3",
+                   "--simulate", CRANFIELD / "qrels.tsv")
+    assert done.returncode == 0, done.stderr
+    assert all(len(v) == 12 for v in read_trec_run(out).values())
+    records = [json.loads(line) for line in (tmp_path / "rvr.trec.provenance.jsonl").open()]
+    for record in records:
+        trace = record["provenance"]["trace"]
+        rounds = trace[-1]["rounds"]
+        refines = sum(step["phase"] == "refine" for step in trace)
+        assert record["provenance"]["llm_calls"] == 1 + rounds + refines
+        assert trace[-1]["phase"] == "stop" and trace[-1]["reason"]
+    out = tmp_path / "vic.trec"
+    done = run_cli("batch", "--method", "vic", "--index", cranfield_slice_index.path,
+                   "--retriever", "bm25,dense", "--depth", "10", "--data", cranfield_slice,
+                   "--out", out, "--queries", "2", "--simulate", CRANFIELD / "qrels.tsv")
+    assert done.returncode == 0, done.stderr
+    assert "2 queries reranked (0 resumed), 0 failed, 2 LLM calls" in done.stderr
+    records = [json.loads(line) for line in (tmp_path / "vic.trec.provenance.jsonl").open()]
+    assert {r["provenance"]["candidates_from"] for r in records} == {
+        "retriever:hybrid(bm25+dense)"}

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import math
-import operator
 import random
 from collections.abc import Callable
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -29,11 +28,11 @@ from rerankgraph.agents.summary import SummaryAgent
 from rerankgraph.context import RerankContext
 from rerankgraph.errors import InputError
 from rerankgraph.graphs.calibration import Observation, calibrate
-from rerankgraph.graphs.subgraph import rerank_head
+from rerankgraph.graphs.subgraph import TracedState, rerank_head
 from rerankgraph.index.tree import Tree, TreeSettings, cluster_tree, load_tree
 from rerankgraph.serving.base import Engine
 from rerankgraph.spec import MethodSpec
-from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
+from rerankgraph.types import Candidate, Judgment, ScoredDoc
 
 LatticeRuntime = Runtime[RerankContext[LatticeParams]]
 # depth, nodes done, nodes of the level, the chunk's judgments
@@ -49,12 +48,7 @@ def doc_key(row: int) -> str:
     return f"d{row}"
 
 
-class LatticeState(TypedDict, total=False):
-    query: Query
-    candidates: list[Candidate]
-    judgments: Annotated[list[Judgment], operator.add]
-    ranking: list[ScoredDoc]
-    trace: Annotated[list[dict[str, Any]], operator.add]
+class LatticeState(TracedState, total=False):
     tree: Tree | None  # rerank mode only; search mode reads the index's tree
     beam: list[int]  # nodes to expand this iteration
     expanded: list[int]

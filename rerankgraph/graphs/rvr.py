@@ -17,8 +17,7 @@ a refinement that only repeats earlier variants ends the loop.
 from __future__ import annotations
 
 import asyncio
-import operator
-from typing import Annotated, Any, TypedDict
+from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -28,12 +27,12 @@ from rerankgraph.agents.vic import VicParams
 from rerankgraph.context import RerankContext
 from rerankgraph.errors import InputError
 from rerankgraph.graphs import vic
-from rerankgraph.graphs.subgraph import rerank_head
+from rerankgraph.graphs.subgraph import TracedState, rerank_head
 from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.retrievers.base import asearch
 from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
 from rerankgraph.spec import MethodSpec
-from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
+from rerankgraph.types import Candidate, Judgment, ScoredDoc
 
 RvrRuntime = Runtime[RerankContext[RvrParams]]
 EXPAND, VERIFY, REFINE = ExpandAgent(), VerifyAgent(), RefineAgent()
@@ -45,12 +44,7 @@ class Variant(TypedDict):
     round: int
 
 
-class RvrState(TypedDict, total=False):
-    query: Query
-    candidates: list[Candidate]
-    judgments: Annotated[list[Judgment], operator.add]
-    ranking: list[ScoredDoc]
-    trace: Annotated[list[dict[str, Any]], operator.add]
+class RvrState(TracedState, total=False):
     round: int
     variants: list[Variant]  # every round's, in order
     runs: dict[str, list[tuple[str, float]]]  # "bm25 · keywords 1" -> hits

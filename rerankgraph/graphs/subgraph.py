@@ -1,15 +1,27 @@
-"""Running another registered method inside a graph, as search methods do for their
-final rerank (lattice, rvr)."""
+"""What search graphs share: the state keys every one of them has, and running another
+registered method inside a graph, as they do for their final rerank (lattice, rvr)."""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from rerankgraph.context import RerankContext
 from rerankgraph.errors import InputError
-from rerankgraph.types import Candidate, Query, ScoredDoc
+from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
+
+
+class TracedState(TypedDict, total=False):
+    """Input: query (candidates optional). Output: ranking, every judgment, and the
+    trace of steps that provenance shows."""
+
+    query: Query
+    candidates: list[Candidate]
+    judgments: Annotated[list[Judgment], operator.add]
+    ranking: list[ScoredDoc]
+    trace: Annotated[list[dict[str, Any]], operator.add]
 
 
 async def rerank_head(context: RerankContext, method: str, owner: str, query: Query,

@@ -26,11 +26,15 @@ def recorded(local_engine, monkeypatch):
     return local_engine, requests
 
 
-def test_one_forced_refine_round_then_the_round_limit(recorded, cranfield_slice,
+@pytest.fixture(scope="module")
+def first_query(cranfield_slice):
+    return next(iter(load_beir(cranfield_slice).queries.items()))
+
+
+def test_one_forced_refine_round_then_the_round_limit(recorded, first_query,
                                                       cranfield_slice_index):
     engine, requests = recorded
-    dataset = load_beir(cranfield_slice)
-    qid, text = next(iter(dataset.queries.items()))
+    qid, text = first_query
     reranker = Reranker("rvr", engine=engine, index=cranfield_slice_index,
                         params={"min_rounds": 2, "rounds": 2, "verify_depth": 3, "depth": 30,
                                 "max_doc_tokens": 64})
@@ -57,11 +61,10 @@ def test_one_forced_refine_round_then_the_round_limit(recorded, cranfield_slice,
     assert result.provenance.model.endswith("smollm2-135m-instruct")
 
 
-def test_vic_over_two_retrievers_returns_an_exact_permutation(recorded, cranfield_slice,
+def test_vic_over_two_retrievers_returns_an_exact_permutation(recorded, first_query,
                                                               cranfield_slice_index):
     engine, requests = recorded
-    dataset = load_beir(cranfield_slice)
-    qid, text = next(iter(dataset.queries.items()))
+    qid, text = first_query
     reranker = Reranker("vic", engine=engine, index=cranfield_slice_index,
                         retriever="bm25,dense", depth=6)
     result = reranker.search(text, k=6, query_id=qid)
