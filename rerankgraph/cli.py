@@ -35,9 +35,20 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 _verbose = False
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        out.print(f"rerankgraph {version('rerankgraph')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _options(verbose: Annotated[bool, typer.Option(
-        "--verbose", "-v", help="show the traceback of an unexpected error")] = False) -> None:
+        "--verbose", "-v", help="show the traceback of an unexpected error")] = False,
+        version: Annotated[bool, typer.Option(
+            "--version", callback=_print_version, is_eager=True,
+            help="print the version and exit")] = False) -> None:
     global _verbose
     _verbose = verbose
 
@@ -368,6 +379,16 @@ def methods() -> None:
         out.print(f"[bold]{spec.name}[/bold] \\[{spec.kind}]{aliases}: {spec.description}")
         for name, field in spec.params.model_fields.items():
             out.print(f"    {name} = {field.default!r}: {field.description}")
+
+
+@app.command()
+def graph(method: Annotated[str, typer.Argument(help="registered method name or alias")]
+          ) -> None:
+    """Print the Mermaid diagram of a method's compiled LangGraph graph (LangGraph's own
+    drawing; paste it into any Mermaid viewer, or a Markdown file)."""
+    from rerankgraph.registry import get_method
+
+    typer.echo(get_method(method).build_graph().get_graph().draw_mermaid(), nl=False)
 
 
 @app.command()
