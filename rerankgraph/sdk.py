@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -16,7 +17,7 @@ from rerankgraph.errors import EngineError, InputError, StrictModeError
 from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.injection import injection_flag
 from rerankgraph.registry import get_method
-from rerankgraph.retrievers.base import Retriever, asearch, check_positive
+from rerankgraph.retrievers.base import Retriever, asearch, check_positive, document_reader
 from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
 from rerankgraph.retrievers.hybrid import HybridRetriever
 from rerankgraph.serving.base import Engine, NoEngine
@@ -35,6 +36,21 @@ from rerankgraph.types import (
 
 DocLike = str | Candidate | dict[str, Any]
 RequestLike = RerankRequest | SearchRequest | tuple[str | Query, Sequence[DocLike]]
+
+
+T = TypeVar("T")
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Runs a coroutine to its end from sync code. Inside a running event loop (Jupyter,
+    an async framework calling a sync API such as LangChain's `invoke`) asyncio.run
+    would refuse, so it runs on a fresh loop in a worker thread instead."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rerankgraph") as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def make_request(query: str | Query, docs: Sequence[DocLike], query_id: str = "q0"
@@ -152,7 +168,7 @@ class Reranker:
         """The top `k` documents of the corpus for `query`: a search method's own
         ranking, or a rerank method's ranking of its top `depth` retrieved candidates.
         Raises like `rerank`."""
-        return asyncio.run(self.asearch(query, k, query_id))
+        return run_sync(self.asearch(query, k, query_id))
 
     async def asearch(self, query: str | Query, k: int = 100, query_id: str = "q0"
                       ) -> RerankResult:
@@ -178,9 +194,7 @@ class Reranker:
         if self.retriever is None:
             raise InputError(f"method {self.spec.name!r} needs candidates: pass docs, or "
                              "give the Reranker an index= to retrieve them from")
-        if self.index is None:
-            raise InputError("retrieving candidates needs their texts: give index= with the "
-                             "retriever")
+        document = document_reader([self.index, *self.retrievers])
         queries = {request.query.id: request.query.text}
         found = await asyncio.gather(*(asearch(r, queries, self.depth)
                                        for r in self.retrievers))
@@ -191,7 +205,7 @@ class Reranker:
         hits = fuse(lists) if seen else next(iter(lists.values()))
         candidates = []
         for rank, (doc_id, score) in enumerate(hits[:self.depth], start=1):
-            title, text = self.index.document(doc_id)
+            title, text = document(doc_id)
             metadata = ({FOUND_BY: [s.as_metadata() for s in seen[doc_id]]}
                         if seen else {})
             candidates.append(Candidate(doc_id=doc_id, text=text, title=title or None,
@@ -203,7 +217,7 @@ class Reranker:
         """Reranks docs for one query. Bad input raises InputError; an engine failure
         raises EngineError, a strict-mode violation StrictModeError (rerank_batch returns
         both as results with `error` set instead)."""
-        return asyncio.run(self.arerank(query, docs, query_id))
+        return run_sync(self.arerank(query, docs, query_id))
 
     async def arerank(self, query: str | Query, docs: Sequence[DocLike],
                       query_id: str = "q0") -> RerankResult:
@@ -217,7 +231,7 @@ class Reranker:
                      ) -> list[RerankResult]:
         """Reranks many queries concurrently. A query whose engine calls fail comes back
         with `error` set and no ranking; the others are unaffected."""
-        return asyncio.run(self.arerank_batch(requests, on_result))
+        return run_sync(self.arerank_batch(requests, on_result))
 
     async def arerank_batch(self, requests: Iterable[RequestLike],
                             on_result: Callable[[RerankResult], None] | None = None

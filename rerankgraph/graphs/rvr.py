@@ -28,8 +28,7 @@ from rerankgraph.context import RerankContext
 from rerankgraph.errors import InputError
 from rerankgraph.graphs import vic
 from rerankgraph.graphs.subgraph import TracedState, rerank_head
-from rerankgraph.index.corpus import CorpusIndex
-from rerankgraph.retrievers.base import asearch
+from rerankgraph.retrievers.base import Retriever, asearch, document_reader
 from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, ScoredDoc
@@ -55,16 +54,21 @@ class RvrState(TracedState, total=False):
     stop: str  # why the loop ended
 
 
-def index_of(runtime: RvrRuntime) -> CorpusIndex:
-    index = runtime.context.index
-    if index is None:
-        raise InputError("method 'rvr' searches a corpus with its retrievers: give --index "
-                         "INDEX (built by `rerankgraph index build`)")
-    return index
+def first_stages(runtime: RvrRuntime) -> list[tuple[str, Retriever]]:
+    """The index's retrievers named in `retrievers`; without an index, the context's
+    own retriever (a user's, e.g. a LangChain vector store)."""
+    context = runtime.context
+    if context.index is not None:
+        return [(name, context.index.retriever(name)) for name in context.params.retrievers]
+    if context.retriever is not None:
+        return [(context.retriever.name, context.retriever)]
+    raise InputError("method 'rvr' searches a corpus with its retrievers: give --index "
+                     "INDEX (built by `rerankgraph index build`) or a retriever")
 
 
-def candidate(index: CorpusIndex, doc_id: str, state: RvrState) -> Candidate:
-    title, text = index.document(doc_id)
+def candidate(runtime: RvrRuntime, doc_id: str, state: RvrState) -> Candidate:
+    context = runtime.context
+    title, text = document_reader([context.index, context.retriever])(doc_id)
     seen = sightings({k: v for k, v in state["runs"].items() if doc_id in dict(v)})
     return Candidate(doc_id=doc_id, text=text, title=title or None,
                      metadata={FOUND_BY: [s.as_metadata() for s in seen.get(doc_id, [])]})
@@ -79,7 +83,7 @@ def step(state: RvrState, judgments: list[Judgment], **facts: Any) -> dict[str, 
 # -- nodes ----------------------------------------------------------------------------
 async def expand(state: RvrState, runtime: RvrRuntime) -> dict:
     """The original query, and the variants the LLM writes for it."""
-    index_of(runtime)
+    first_stages(runtime)
     params = runtime.context.params
     variants = [Variant(label="query", text=state["query"].text, round=1)]
     judgments = []
@@ -114,13 +118,13 @@ def unique(new: list[Variant], earlier: list[Variant]) -> list[Variant]:
 async def retrieve(state: RvrState, runtime: RvrRuntime) -> dict:
     """This round's variants through every retriever: one batch per retriever, the
     retrievers concurrently."""
-    index, params = index_of(runtime), runtime.context.params
+    stages, params = first_stages(runtime), runtime.context.params
     fresh = [v for v in state["variants"] if v["round"] == state["round"]]
     queries = {str(i): v["text"] for i, v in enumerate(fresh)}
-    results = await asyncio.gather(*(asearch(index.retriever(name), queries, params.depth)
-                                     for name in params.retrievers))
+    results = await asyncio.gather(*(asearch(retriever, queries, params.depth)
+                                     for _, retriever in stages))
     runs = dict(state["runs"])
-    for name, found in zip(params.retrievers, results, strict=True):
+    for (name, _), found in zip(stages, results, strict=True):
         for i, variant in enumerate(fresh):
             runs[f"{name} · {variant['label']}"] = found.get(str(i), [])
     known = {d for hits in state["runs"].values() for d, _ in hits}
@@ -136,8 +140,7 @@ async def fuse_lists(state: RvrState, runtime: RvrRuntime) -> dict:
     fused = fuse(state["runs"], "rrf", params.rrf_k)
     if params.fusion != "vic" or len(state["runs"]) < 2:
         return {"fused": fused}
-    index = index_of(runtime)
-    head = [candidate(index, d, state) for d, _ in fused[:params.fuse_depth]]
+    head = [candidate(runtime, d, state) for d, _ in fused[:params.fuse_depth]]
     defaults = VicParams.model_validate({"max_doc_tokens": params.max_doc_tokens})
     window = max(min(defaults.window, len(head)), 2)
     vic_params = defaults.model_copy(update={"window": window,
@@ -156,7 +159,7 @@ async def fuse_lists(state: RvrState, runtime: RvrRuntime) -> dict:
 async def verify(state: RvrState, runtime: RvrRuntime) -> dict:
     """The judge reads the top documents it has not judged, beside those it judged
     relevant before, and rates its confidence that they answer the query."""
-    index, params = index_of(runtime), runtime.context.params
+    params = runtime.context.params
     verdicts = dict(state["verdicts"])
     fresh = [d for d, _ in state["fused"] if d not in verdicts][:params.verify_depth]
     earlier = [d for d, _ in state["fused"] if verdicts.get(d)][:params.verify_depth]
@@ -165,8 +168,8 @@ async def verify(state: RvrState, runtime: RvrRuntime) -> dict:
                 "trace": [step(state, [], phase="verify", judged=[], confidence=0.0,
                                missing="no document was retrieved")]}
     judgment = await VERIFY.verify(
-        runtime.context.engine, state["query"], [candidate(index, d, state) for d in earlier],
-        [candidate(index, d, state) for d in fresh], params.max_doc_tokens)
+        runtime.context.engine, state["query"], [candidate(runtime, d, state) for d in earlier],
+        [candidate(runtime, d, state) for d in fresh], params.max_doc_tokens)
     verdict = judgment.parsed
     for doc_id in fresh:
         verdicts[doc_id] = doc_id in verdict["relevant"]
@@ -189,8 +192,8 @@ def after_verify(state: RvrState, runtime: RvrRuntime) -> str:
 async def refine(state: RvrState, runtime: RvrRuntime) -> dict:
     """Reflection on what is missing, and new variants for the next round. Variants
     that repeat earlier ones are dropped; when none is left, the loop ends."""
-    index, params = index_of(runtime), runtime.context.params
-    best = [candidate(index, d, state) for d, _ in state["fused"][:params.verify_depth]]
+    params = runtime.context.params
+    best = [candidate(runtime, d, state) for d, _ in state["fused"][:params.verify_depth]]
     count = max(params.variants, 1)
     judgment = await REFINE.refine(runtime.context.engine, state["query"],
                                    [v["text"] for v in state["variants"]], state["missing"],
@@ -231,8 +234,7 @@ async def finalize(state: RvrState, runtime: RvrRuntime) -> dict:
                                          "reason": stop, "confidence": state["confidence"],
                                          "rounds": state["round"]}]}
     if params.rerank_method is not None:
-        index = index_of(runtime)
-        head = [candidate(index, d.doc_id, state) for d in ranking[:params.rerank_depth]]
+        head = [candidate(runtime, d.doc_id, state) for d in ranking[:params.rerank_depth]]
         reranked = await rerank_head(runtime.context, params.rerank_method, "rvr",
                                      state["query"], head, ranking[len(head):])
         update |= {"ranking": reranked.get("ranking", ranking),

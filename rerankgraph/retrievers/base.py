@@ -8,7 +8,7 @@ A retriever answers a batch of queries at once: `search({query_id: text}, k)` re
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from rerankgraph.errors import InputError
@@ -46,3 +46,24 @@ def check_positive(value: int, name: str) -> int:
 def short_queries(results: SearchResults, k: int) -> dict[str, int]:
     """Queries that came back with fewer than `k` hits, and how many they got."""
     return {qid: len(hits) for qid, hits in results.items() if len(hits) < k}
+
+
+def document_reader(sources: Sequence[object]) -> Callable[[str], tuple[str, str]]:
+    """How to read a retrieved document's (title, text): from the first of `sources` (a
+    corpus index, retrievers) that has a `document(doc_id)` method, trying the next ones
+    when it does not know the id. Raises InputError when none has one."""
+    readers = [s.document for s in sources  # type: ignore[attr-defined]
+               if s is not None and callable(getattr(s, "document", None))]
+    if not readers:
+        raise InputError("retrieving candidates needs their texts: give an index, or a "
+                         "retriever with a document(doc_id) method (as LangChainRetriever)")
+
+    def read(doc_id: str) -> tuple[str, str]:
+        for reader in readers[:-1]:
+            try:
+                return reader(doc_id)  # type: ignore[no-any-return]
+            except (InputError, KeyError):
+                continue
+        return readers[-1](doc_id)  # type: ignore[no-any-return]
+
+    return read

@@ -1,0 +1,1 @@
+"""Adapters for the frameworks people reach rerankers from: LangChain and LlamaIndex."""
