@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
@@ -113,7 +114,8 @@ class Health(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorReply, "description": why} for code, why in (
-        (400, "the body is not JSON"), (401, "missing or wrong API key"), (413, "request too large"),
+        (400, "the body is not JSON"), (401, "missing or wrong API key"),
+        (413, "request too large"),
         (422, "invalid request"), (503, "the engine failed"))}
 
 
@@ -130,7 +132,7 @@ def build_app(reranker: Reranker, api_key: str | None = None,
                   description=f"Reranking with method {reranker.spec.name!r}")
     expected = api_key.encode() if api_key else None
 
-    def error(status: int, message: str, headers: dict[str, str] | None = None
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None
               ) -> JSONResponse:
         return JSONResponse(status_code=status, content={"message": message}, headers=headers)
 

@@ -56,6 +56,10 @@ MethodOpt = Annotated[str, typer.Option("--method", "-m", help="registered metho
 ModelOpt = Annotated[str | None, typer.Option(
     help="local HF model folder or hub id (default: the embedded SmolLM2-135M judge)")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="URL of a running vLLM server")]
+TokenizerOpt = Annotated[str | None, typer.Option(
+    help="with --base-url to a server without vLLM's /tokenize: a local tokenizer folder")]
+MaxLenOpt = Annotated[int | None, typer.Option(
+    help="the model's context length, for a server that does not report it")]
 ApiKeyOpt = Annotated[str | None, typer.Option(
     help="API key of the server (default: $RERANKGRAPH_API_KEY)", show_default=False)]
 
@@ -102,6 +106,7 @@ def rerank(
     base_url: BaseUrlOpt = None, api_key: ApiKeyOpt = None, param: ParamOpt = None,
     seed: SeedOpt = 0, strict: StrictOpt = False, force: ForceOpt = False,
     provenance: Annotated[Path | None, typer.Option(help="JSONL of per-query provenance")] = None,
+    tokenizer: TokenizerOpt = None, max_model_len: MaxLenOpt = None,
 ) -> None:
     """Rerank a TREC run's top-K and write a TREC run (the rest keeps first-stage order);
     with --index, retrieve the candidates first, or run a search method."""
@@ -112,7 +117,8 @@ def rerank(
         index=index, retriever=retriever, k=k, out=out_path,
         method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
-        model=model, base_url=base_url, api_key=api_key, force=force))
+        model=model, base_url=base_url, api_key=api_key, force=force, tokenizer=tokenizer,
+        max_model_len=max_model_len))
 
 
 @app.command()
@@ -124,6 +130,7 @@ def batch(
     seed: SeedOpt = 0, strict: StrictOpt = False, force: ForceOpt = False,
     provenance: Annotated[Path | None, typer.Option(
         help="JSONL of per-query provenance (default: OUT.provenance.jsonl)")] = None,
+    tokenizer: TokenizerOpt = None, max_model_len: MaxLenOpt = None,
     state: Annotated[Path | None, typer.Option(
         help="SQLite job state and reply cache (default: OUT.state.sqlite)")] = None,
     fresh: Annotated[bool, typer.Option(help="discard the state file and start over")] = False,
@@ -148,6 +155,7 @@ def batch(
         method=method, params=parse_params(param or []),
         queries=queries, depth=depth, seed=seed, strict=strict, provenance=provenance,
         model=model, base_url=base_url, api_key=api_key, max_concurrency=max_concurrency,
+        tokenizer=tokenizer, max_model_len=max_model_len,
         backend=backend, durable=True, state=state, fresh=fresh, simulate=simulate, force=force,
         simulation=SimulationSettings(score_noise=sim_noise, flip_prob=sim_flip,
                                       position_bias=sim_position_bias)))
@@ -394,7 +402,8 @@ def graph(method: Annotated[str, typer.Argument(help="registered method name or 
 @app.command("api")
 def api_command(
     method: MethodOpt = "pointwise", model: ModelOpt = None, base_url: BaseUrlOpt = None,
-    index: IndexOpt = None, param: ParamOpt = None,
+    index: IndexOpt = None, param: ParamOpt = None, tokenizer: TokenizerOpt = None,
+    max_model_len: MaxLenOpt = None,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8080,
     api_key: Annotated[str | None, typer.Option(
@@ -411,10 +420,13 @@ def api_command(
     from rerankgraph.sdk import Reranker
 
     _quiet_vllm()
+    options = {k: v for k, v in (("tokenizer", tokenizer), ("max_model_len", max_model_len)) if v}
     reranker = Reranker(method, model=model, base_url=base_url, index=index,
-                        params=parse_params(param or []))
+                        params=parse_params(param or []), engine_options=options)
     _say(f"loading engine ({base_url or model or 'embedded judge'}) ...")
     model_name = reranker.engine.model_name  # load before the first request, not during
+    if getattr(reranker.engine, "detected", ""):
+        _say(reranker.engine.detected)  # type: ignore[attr-defined]
     key = api_key or os.environ.get("RERANKGRAPH_SERVICE_KEY")
     _say(f"serving {reranker.spec.name} with {model_name} on http://{host}:{port}/v1/rerank"
          f"{' (API key required)' if key else ''}; Ctrl-C stops it")

@@ -71,6 +71,9 @@ class JobSettings:
     model: str | None = None
     base_url: str | None = None
     api_key: str | None = None
+    # a server without vLLM's extensions: a local tokenizer and the context length
+    tokenizer: str | None = None
+    max_model_len: int | None = None
     max_concurrency: int = 64
     backend: str = "vllm"
     # batch jobs
@@ -352,8 +355,13 @@ def _simulation_label(settings: JobSettings) -> str | None:
 def _build_engine(settings: JobSettings, dataset: BeirFolder, log: Callable[[str], None]
                   ) -> Engine:
     if settings.simulate is None:
-        return build_engine(settings.model, settings.base_url, settings.api_key,
-                            settings.max_concurrency)
+        options = {k: v for k, v in (("tokenizer", settings.tokenizer),
+                                     ("max_model_len", settings.max_model_len)) if v}
+        engine = build_engine(settings.model, settings.base_url, settings.api_key,
+                              settings.max_concurrency, options)
+        if getattr(engine, "detected", ""):
+            log(engine.detected)  # type: ignore[attr-defined]
+        return engine
     log(f"SIMULATED JUDGE: answers come from {settings.simulate}, not from a model "
         f"({settings.simulation.label()})")
     return simulated_judge(settings.simulate, dataset, settings.simulation, seed=settings.seed)

@@ -1,10 +1,21 @@
-"""Client for a vLLM OpenAI-compatible server (`vllm serve` / `rerankgraph serve`)."""
+"""Client for any OpenAI-compatible chat server: vLLM (`vllm serve`, `rerankgraph serve`)
+with its extensions, or another implementation (llama.cpp, SGLang, Ollama, a hosted
+API) without them.
+
+The server's capabilities are probed once at connect time. Where vLLM's extensions are
+absent: tokens are counted with a local tokenizer (`tokenizer`, or the served model's
+own folder when its id is a local path); choice and regex constraints are sent as the
+standard `response_format` JSON schema (a string enum, a string pattern) and the JSON
+string that comes back is unwrapped; the context length comes from `max_model_len`.
+`detected` says in one line what was found.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -38,8 +49,14 @@ class OpenAIEngine(Engine):
     def __init__(self, base_url: str, *, api_key: str | None = None, model: str | None = None,
                  max_concurrency: int = 64, timeout_s: float = 120.0, max_attempts: int = 4,
                  backoff_initial_s: float = 0.5, backoff_max_s: float = 8.0,
-                 breaker_failures: int = 8) -> None:
+                 breaker_failures: int = 8, tokenizer: str | None = None,
+                 max_model_len: int | None = None) -> None:
         super().__init__()
+        self._tokenizer_path = tokenizer
+        self._local_tokenizer: Any = None
+        self._declared_len = max_model_len
+        self.vllm_extensions = True
+        self.detected = ""
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v1"):
             self.base_url = self.base_url[:-3]
@@ -75,7 +92,34 @@ class OpenAIEngine(Engine):
                               f"{models}")
         self.model_name = model or str(models[0])
         entry = next(m for m in listing["data"] if m.get("id") == self.model_name)
-        self.max_model_len = int(entry.get("max_model_len") or 4096)
+        await self._probe(entry)
+
+    async def _probe(self, entry: dict[str, Any]) -> None:
+        """Which of vLLM's extensions the server has: /tokenize, and a model entry that
+        states its context length. vLLM answers both; other servers neither."""
+        assert self._client is not None
+        response = await self._client.post("/tokenize", json={
+            "model": self.model_name, "prompt": "probe", "add_special_tokens": False})
+        served_len = entry.get("max_model_len")
+        self.vllm_extensions = response.status_code == 200 and "tokens" in _json_or_empty(
+            response)
+        if self.vllm_extensions:
+            self.max_model_len = int(self._declared_len or served_len or 4096)
+            self.detected = (f"{self.base_url}: vLLM extensions found (server tokenizer, "
+                             f"structured_outputs), context {self.max_model_len}")
+            return
+        self._local_tokenizer = _load_tokenizer(self._tokenizer_path, self.model_name,
+                                                self.base_url)
+        length = self._declared_len or served_len
+        if not length:
+            raise EngineError(f"{self.base_url} does not say its context length: give "
+                              "--max-model-len (engine option max_model_len)")
+        self.max_model_len = int(length)
+        self.detected = (f"{self.base_url}: no vLLM extensions (/tokenize answered HTTP "
+                         f"{response.status_code}); local tokenizer "
+                         f"{self._local_tokenizer.name_or_path}, structured output through "
+                         f"response_format JSON schema, context {self.max_model_len} from "
+                         f"{'--max-model-len' if self._declared_len else 'the server'}")
 
     async def _request(self, method: str, path: str, body: dict[str, Any] | None = None
                        ) -> dict[str, Any]:
@@ -153,9 +197,17 @@ class OpenAIEngine(Engine):
         if request.top_logprobs is not None:
             body["logprobs"] = True
             body["top_logprobs"] = request.top_logprobs
-        if request.json_schema is not None:
+        schema = request.json_schema
+        if not self.vllm_extensions and schema is None:
+            # The standard way: a JSON string constrained by enum or pattern; the quotes
+            # are taken off the reply in _one.
+            if request.choice is not None:
+                schema = {"type": "string", "enum": list(request.choice)}
+            elif request.regex is not None:
+                schema = {"type": "string", "pattern": f"^{request.regex}$"}
+        if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "reply", "schema": request.json_schema}}
+                "name": "reply", "schema": schema}}
         elif request.choice is not None:
             body["structured_outputs"] = {"choice": list(request.choice)}
         elif request.regex is not None:
@@ -169,18 +221,26 @@ class OpenAIEngine(Engine):
         payload = await self._request("POST", "/v1/chat/completions",
                                       self.request_body(request))
         try:
-            return _completion_from_payload(payload)
+            completion = _completion_from_payload(payload)
         except (KeyError, TypeError, ValueError) as exc:
             raise EngineError(f"{self.base_url}/v1/chat/completions answered an unexpected "
-                              f"shape ({type(exc).__name__}: {exc}); is it a vLLM server?"
-                              ) from None
+                              f"shape ({type(exc).__name__}: {exc}); is it an "
+                              "OpenAI-compatible server?") from None
+        if not self.vllm_extensions and request.json_schema is None and (
+                request.choice is not None or request.regex is not None):
+            completion = replace(completion, texts=tuple(_unquote(t) for t in completion.texts))
+        return completion
 
     async def _tokenize(self, text: str) -> list[int]:
+        if self._local_tokenizer is not None:
+            return list(self._local_tokenizer.encode(text, add_special_tokens=False))
         payload = await self._request("POST", "/tokenize", {
             "model": self.model_name, "prompt": text, "add_special_tokens": False})
         return [int(t) for t in payload["tokens"]]
 
     async def _detokenize(self, token_ids: list[int]) -> str:
+        if self._local_tokenizer is not None:
+            return str(self._local_tokenizer.decode(token_ids))
         payload = await self._request("POST", "/detokenize", {
             "model": self.model_name, "tokens": token_ids})
         return str(payload["prompt"])
@@ -213,6 +273,40 @@ class OpenAIEngine(Engine):
     async def _aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
+
+
+def _json_or_empty(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except json.JSONDecodeError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _unquote(text: str) -> str:
+    """A reply constrained to a JSON string, as the raw text it stands for (a reply
+    that is not one is kept as it is, for the judge's parser to repair or count)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return text
+    return value if isinstance(value, str) else text
+
+
+def _load_tokenizer(path: str | None, model_name: str, base_url: str) -> Any:
+    """The local tokenizer: `path`, else the served model's id when it is a local folder."""
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    source = path or (model_name if Path(model_name).is_dir() else None)
+    if source is None:
+        raise EngineError(f"{base_url} has no /tokenize and its model {model_name!r} is not "
+                          "a local folder: give --tokenizer (a local tokenizer folder)")
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"could not load the tokenizer {source!r}: {exc}") from None
 
 
 def _error_text(response: httpx.Response) -> str:
