@@ -7,7 +7,6 @@ print nDCG@10 before (BM25) and after.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -24,8 +23,13 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--method", default="pointwise")
     parser.add_argument("--data", type=Path, default=DL19)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show vLLM's log too")
     args = parser.parse_args()
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    out_dir = Path(tempfile.mkdtemp(prefix="rerankgraph-demo-"))
+    from rerankgraph.serving.platform import route_engine_logs
+
+    route_engine_logs(str(out_dir / "engine.log"), echo=args.verbose)
+    print(f"engine log: {out_dir / 'engine.log'}")
 
     from rerankgraph.data import (
         first_stage_lines,
@@ -47,7 +51,6 @@ def main() -> None:
     failed = [r for r in results if not r.ok]
     if failed:
         raise SystemExit(f"{len(failed)} queries failed: {failed[0].error}")
-    out_dir = Path(tempfile.mkdtemp(prefix="rerankgraph-demo-"))
     bm25_path, reranked_path = out_dir / "bm25.trec", out_dir / f"{args.method}.trec"
     qids = [r.query.id for r in job.requests]
     write_trec_run(bm25_path, {q: first_stage_lines(q, first_stage[q], "bm25") for q in qids})

@@ -166,10 +166,16 @@ def _run_job(settings: JobSettings) -> None:
     query failed."""
     from rerankgraph.jobs.rerank import run_rerank_job
 
-    _quiet_vllm()
+    log_file = _quiet_vllm()
+
+    def say(message: str) -> None:
+        _say(message)
+        if message.startswith("loading engine") and settings.simulate is None:
+            _say(f"engine log: {log_file}")
+
     bar = _ProgressBar()
     try:
-        report = run_rerank_job(settings, on_progress=bar.update, log=_say)
+        report = run_rerank_job(settings, on_progress=bar.update, log=say)
     except KeyboardInterrupt:
         bar.stop()
         state = settings.state_path
@@ -323,7 +329,7 @@ def tree_build(
     settings = TreeSettings(strategy=strategy, branching=branching, max_leaf=max_leaf,
                             seed=seed)
     opened = open_for_tree(index)  # bad input fails before a model loads
-    _quiet_vllm()
+    _say(f"engine log: {_quiet_vllm()}")
     engine = build_engine(model, base_url, api_key)
     bar = _TreeBar()
     try:
@@ -419,7 +425,7 @@ def api_command(
     from rerankgraph.api import build_app
     from rerankgraph.sdk import Reranker
 
-    _quiet_vllm()
+    _say(f"engine log: {_quiet_vllm()}")
     options = {k: v for k, v in (("tokenizer", tokenizer), ("max_model_len", max_model_len)) if v}
     reranker = Reranker(method, model=model, base_url=base_url, index=index,
                         params=parse_params(param or []), engine_options=options)
@@ -476,8 +482,19 @@ def models_pull(force: Annotated[bool, typer.Option(help="convert again")] = Fal
     out.print(str(pull_embedded_model(force=force)))
 
 
-def _quiet_vllm() -> None:
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+def _quiet_vllm() -> Path:
+    """vLLM's logs go to a file, whose path this returns for the caller to print when an
+    engine loads (and to stderr too with -v)."""
+    import time
+
+    from rerankgraph.serving.model_store import cache_dir
+    from rerankgraph.serving.platform import route_engine_logs
+
+    folder = cache_dir().parent / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    log_file = folder / f"engine-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    route_engine_logs(str(log_file), echo=_verbose)
+    return log_file
 
 
 def _interrupt(signum: int, frame: object) -> None:

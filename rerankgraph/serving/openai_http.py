@@ -50,8 +50,9 @@ class OpenAIEngine(Engine):
                  max_concurrency: int = 64, timeout_s: float = 120.0, max_attempts: int = 4,
                  backoff_initial_s: float = 0.5, backoff_max_s: float = 8.0,
                  breaker_failures: int = 8, tokenizer: str | None = None,
-                 max_model_len: int | None = None) -> None:
+                 max_model_len: int | None = None, extensions: bool | None = None) -> None:
         super().__init__()
+        self._extensions = extensions  # None: probe; False: standard OpenAI calls only
         self._tokenizer_path = tokenizer
         self._local_tokenizer: Any = None
         self._declared_len = max_model_len
@@ -98,11 +99,16 @@ class OpenAIEngine(Engine):
         """Which of vLLM's extensions the server has: /tokenize, and a model entry that
         states its context length. vLLM answers both; other servers neither."""
         assert self._client is not None
-        response = await self._client.post("/tokenize", json={
-            "model": self.model_name, "prompt": "probe", "add_special_tokens": False})
         served_len = entry.get("max_model_len")
-        self.vllm_extensions = response.status_code == 200 and "tokens" in _json_or_empty(
-            response)
+        if self._extensions is False:
+            status = "turned off by the extensions option"
+            self.vllm_extensions = False
+        else:
+            response = await self._client.post("/tokenize", json={
+                "model": self.model_name, "prompt": "probe", "add_special_tokens": False})
+            status = f"/tokenize answered HTTP {response.status_code}"
+            self.vllm_extensions = response.status_code == 200 and "tokens" in _json_or_empty(
+                response)
         if self.vllm_extensions:
             self.max_model_len = int(self._declared_len or served_len or 4096)
             self.detected = (f"{self.base_url}: vLLM extensions found (server tokenizer, "
@@ -115,8 +121,7 @@ class OpenAIEngine(Engine):
             raise EngineError(f"{self.base_url} does not say its context length: give "
                               "--max-model-len (engine option max_model_len)")
         self.max_model_len = int(length)
-        self.detected = (f"{self.base_url}: no vLLM extensions (/tokenize answered HTTP "
-                         f"{response.status_code}); local tokenizer "
+        self.detected = (f"{self.base_url}: no vLLM extensions ({status}); local tokenizer "
                          f"{self._local_tokenizer.name_or_path}, structured output through "
                          f"response_format JSON schema, context {self.max_model_len} from "
                          f"{'--max-model-len' if self._declared_len else 'the server'}")

@@ -42,3 +42,36 @@ def default_engine_settings() -> dict[str, object]:
     if is_cpu_build():
         return {"dtype": "float32", "enforce_eager": True, "block_size": 32}
     return {"dtype": "auto", "enforce_eager": False}
+
+
+def library_logging_defaults() -> None:
+    """For a library call: vLLM does not install its own stdout handler, so its records
+    follow the user's `logging` configuration (Python's default shows WARNING and above,
+    on stderr). Set VLLM_CONFIGURE_LOGGING=1 to get vLLM's own handler back."""
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
+
+
+def route_engine_logs(log_file: str, echo: bool = False) -> str:
+    """For the CLI: vLLM's records from every process it starts (the engine core and
+    its workers read the same environment) go to `log_file`, and to stderr as well with
+    `echo`. Returns the path of the logging config written beside the log."""
+    import json
+
+    config_path = f"{log_file}.logging.json"
+    handlers: dict[str, dict[str, object]] = {"file": {
+        "class": "logging.FileHandler", "filename": log_file, "mode": "a",
+        "formatter": "plain", "level": "DEBUG"}}
+    if echo:
+        handlers["stderr"] = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                              "formatter": "plain", "level": "INFO"}
+    config = {"version": 1, "disable_existing_loggers": False,
+              "formatters": {"plain": {"format": "%(asctime)s %(process)d %(levelname)s "
+                                                 "%(name)s: %(message)s"}},
+              "handlers": handlers,
+              "loggers": {"vllm": {"handlers": list(handlers), "level": "INFO",
+                                   "propagate": False}}}
+    with open(config_path, "w", encoding="utf-8") as file:
+        json.dump(config, file)
+    os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
+    os.environ["VLLM_LOGGING_CONFIG_PATH"] = config_path
+    return config_path

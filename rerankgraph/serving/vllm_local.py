@@ -12,6 +12,7 @@ from rerankgraph.serving.base import ChatRequest, Completion, Engine, all_or_not
 from rerankgraph.serving.platform import (
     apply_cpu_env_defaults,
     default_engine_settings,
+    library_logging_defaults,
     vllm_install_hint,
 )
 
@@ -33,6 +34,7 @@ class VllmEngine(Engine):
         # the efficiency benchmark replays them through vLLM's offline API.
         self.sent: list[tuple[list[int], Any]] | None = None
         apply_cpu_env_defaults()
+        library_logging_defaults()
         try:
             from vllm.engine.arg_utils import AsyncEngineArgs
         except ImportError as exc:
