@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rerankgraph.agents.base import (
     Agent,
@@ -65,6 +65,13 @@ class RvrParams(BaseModel):
     rerank_method: str | None = Field(None, description="rerank the final top rerank_depth "
                                                         "with this registered method")
     rerank_depth: int = Field(20, ge=1, description="documents the final rerank sees")
+
+    @field_validator("retrievers", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # --param retrievers=bm25 or retrievers=bm25,dense from the command line
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(
+            value, str) else value
 
     @model_validator(mode="after")
     def _consistent(self) -> RvrParams:
