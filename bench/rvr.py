@@ -34,8 +34,9 @@ from rerankgraph.simulation import SimulatedJudge, SimulationSettings  # noqa: E
 
 MEASURES = ["nDCG@10", "R@100"]
 HEADER = ["| method | judge | rounds/query | LLM calls/query | tokens/query | s/query | "
-          "stopped confident | fallbacks | nDCG@10 | R@100 |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "stopped confident | repaired / fallback replies | top-10 differs from RRF | "
+          "nDCG@10 | R@100 |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
 def judged_queries(data: Path, limit: int | None) -> dict[str, str]:
@@ -53,9 +54,9 @@ def score(runs: dict[str, list[tuple[str, float]]], qrels: Path, folder: Path, t
 
 
 def row(method: str, judge: str, scores: dict[str, float], results: list | None = None,
-        seconds: float | None = None) -> str:
+        seconds: float | None = None, moved: float | None = None) -> str:
     if not results:
-        return (f"| {method} | - | - | - | - | - | - | - | {scores['nDCG@10']:.4f} | "
+        return (f"| {method} | - | - | - | - | - | - | - | - | {scores['nDCG@10']:.4f} | "
                 f"{scores['R@100']:.4f} |")
     ok = [r for r in results if r.ok]
     stops = [next((s for s in r.provenance.trace if s.get("phase") == "stop"), {}) for r in ok]
@@ -66,13 +67,17 @@ def row(method: str, judge: str, scores: dict[str, float], results: list | None 
     tokens = statistics.mean(r.provenance.prompt_tokens + r.provenance.completion_tokens
                              for r in ok)
     fallbacks = sum(r.provenance.fallbacks for r in ok)
+    repaired = sum(r.provenance.repaired for r in ok)
+    moved_share = f"{100 * moved:.0f}% of queries" if moved is not None else "-"
     per_query = f"{seconds / len(results):.1f}" if seconds is not None else "-"
     return (f"| {method} | {judge} | {rounds:.2f} | {calls:.1f} | {tokens:,.0f} | {per_query} | "
-            f"{confident} | {fallbacks} | {scores['nDCG@10']:.4f} | {scores['R@100']:.4f} |")
+            f"{confident} | {repaired} / {fallbacks} | {moved_share} | {scores['nDCG@10']:.4f} | "
+            f"{scores['R@100']:.4f} |")
 
 
 def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engine, judge: str,
-            vic_depth: int, folder: Path) -> list[str]:
+            vic_depth: int, folder: Path, methods: tuple[str, ...] = ("vic", "rvr")
+            ) -> list[str]:
     # Measured over exactly these queries: a query that fails or finds nothing scores 0.
     qrels = folder / "qrels.tsv"
     judged = read_qrels(data / "qrels.tsv")
@@ -86,7 +91,15 @@ def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engin
     rows += [row(f"{how.upper()} of bm25 + dense", "-", score(fused[how], qrels, folder, how))
              for how in fused]
     print("\n".join(rows), flush=True)
+    if "vic" in methods:
+        rows.append(vic_row(index, queries, engine, judge, vic_depth, fused, qrels, folder))
+    if "rvr" in methods:
+        rows.append(rvr_row(index, queries, engine, judge, fused, qrels, folder))
+    return rows
 
+
+def vic_row(index: CorpusIndex, queries: dict[str, str], engine: Engine, judge: str,
+            vic_depth: int, fused: dict, qrels: Path, folder: Path) -> str:
     started = time.perf_counter()
     with Reranker("vic", engine=engine, index=index, retriever="bm25,dense",
                   depth=vic_depth) as reranker:
@@ -98,19 +111,30 @@ def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engin
         tail = [d for d, _ in fused["rrf"][result.query_id] if d not in set(head)]
         order = head + tail
         vic_runs[result.query_id] = [(d, float(len(order) - i)) for i, d in enumerate(order)]
-    rows.append(row(f"vic over the RRF top {vic_depth}", judge,
-                    score(vic_runs, qrels, folder, "vic"), results, seconds))
-    print(rows[-1], flush=True)
+    # A judge that leaves the order as given changes nothing: count where it did not.
+    moved = statistics.mean(
+        [d for d, _ in vic_runs[q][:10]] != [d for d, _ in fused["rrf"][q][:10]]
+        for q in vic_runs)
+    line = row(f"vic over the RRF top {vic_depth}", judge, score(vic_runs, qrels, folder, "vic"),
+               results, seconds, moved)
+    print(line, flush=True)
+    return line
 
+
+def rvr_row(index: CorpusIndex, queries: dict[str, str], engine: Engine, judge: str,
+            fused: dict, qrels: Path, folder: Path) -> str:
     started = time.perf_counter()
     with Reranker("rvr", engine=engine, index=index) as reranker:
         results = reranker.search_batch(queries, k=100)
     seconds = time.perf_counter() - started
     rvr_runs = {r.query_id: [(d.doc_id, d.score) for d in r.ranking] for r in results if r.ok}
-    rows.append(row("rvr (defaults: 2 variants, bm25 + dense, RRF, 3 rounds, threshold 70)",
-                    judge, score(rvr_runs, qrels, folder, "rvr"), results, seconds))
-    print(rows[-1], flush=True)
-    return rows
+    moved = statistics.mean(
+        [d for d, _ in rvr_runs.get(q, [])[:10]] != [d for d, _ in fused["rrf"][q][:10]]
+        for q in queries)
+    line = row("rvr (defaults: 2 variants, bm25 + dense, RRF, 3 rounds, threshold 70)",
+               judge, score(rvr_runs, qrels, folder, "rvr"), results, seconds, moved)
+    print(line, flush=True)
+    return line
 
 
 def main() -> None:
@@ -121,6 +145,8 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=None)
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.2])
     parser.add_argument("--vic-depth", type=int, default=20)
+    parser.add_argument("--methods", nargs="+", default=["vic", "rvr"], choices=["vic", "rvr"],
+                        help="the LLM rows to run (the others are left out)")
     args = parser.parse_args()
     queries = judged_queries(args.data, args.queries)
     body = []
@@ -134,7 +160,8 @@ def main() -> None:
                 judge = SimulatedJudge(qrels, dataset.queries, dataset.corpus,
                                        SimulationSettings(score_noise=noise), seed=0)
                 rows = compare(args.data, args.index, queries, judge,
-                               f"simulated, noise {noise:g}", args.vic_depth, Path(temp))
+                               f"simulated, noise {noise:g}", args.vic_depth, Path(temp),
+                               tuple(args.methods))
                 body += ["", *HEADER, *(rows if noise == args.noise[0] else rows[4:])]
         else:
             from rerankgraph.serving.factory import build_engine
@@ -144,10 +171,12 @@ def main() -> None:
                 body.append(f"Embedded SmolLM2-135M judge, the first {len(queries)} judged "
                             f"queries of {args.data.name} (all in flight together).")
                 body += ["", *HEADER, *compare(args.data, args.index, queries, engine,
-                                               "SmolLM2-135M", args.vic_depth, Path(temp))]
+                                               "SmolLM2-135M", args.vic_depth, Path(temp),
+                                               tuple(args.methods))]
             finally:
                 engine.close()
-    write_section(f"rvr-{args.mode}-{args.data.name}", "\n".join(body))
+    suffix = "" if set(args.methods) == {"vic", "rvr"} else "-" + "-".join(args.methods)
+    write_section(f"rvr-{args.mode}-{args.data.name}{suffix}", "\n".join(body))
 
 
 if __name__ == "__main__":
