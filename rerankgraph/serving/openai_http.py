@@ -46,6 +46,9 @@ class OpenAIEngine(Engine):
     jitter; never retries 4xx. The API key comes from `api_key` or $RERANKGRAPH_API_KEY
     and is never logged."""
 
+    vllm_extensions = True  # until the probe says otherwise
+    detected = ""
+
     def __init__(self, base_url: str, *, api_key: str | None = None, model: str | None = None,
                  max_concurrency: int = 64, timeout_s: float = 120.0, max_attempts: int = 4,
                  backoff_initial_s: float = 0.5, backoff_max_s: float = 8.0,
@@ -56,8 +59,7 @@ class OpenAIEngine(Engine):
         self._tokenizer_path = tokenizer
         self._local_tokenizer: Any = None
         self._declared_len = max_model_len
-        self.vllm_extensions = True
-        self.detected = ""
+
         self.base_url = base_url.rstrip("/")
         if self.base_url.endswith("/v1"):
             self.base_url = self.base_url[:-3]
@@ -210,6 +212,8 @@ class OpenAIEngine(Engine):
                 schema = {"type": "string", "enum": list(request.choice)}
             elif request.regex is not None:
                 schema = {"type": "string", "pattern": f"^{request.regex}$"}
+            if schema is not None:  # room for the quotes around the reply
+                body["max_tokens"] = request.max_tokens + 4
         if schema is not None:
             body["response_format"] = {"type": "json_schema", "json_schema": {
                 "name": "reply", "schema": schema}}

@@ -14,13 +14,25 @@ from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
 METHODS = [m.name for m in list_methods() if m.kind == "rerank"]
 # Calls each method must make on 10 candidates with default parameters.
 EXPECTED_CALLS = {"pointwise": lambda n: n == 10, "rubric": lambda n: n == 10,
-                  "listwise": lambda n: n == 1, "first": lambda n: n == 1,
+                  "listwise": lambda n: n == 1, "first": lambda n: n == 1, "vic": lambda n: n == 1,
                   "groupwise": lambda n: 6 <= n <= 12, "setwise": lambda n: 3 <= n <= 40,
                   "pairwise": lambda n: n % 2 == 0 and 18 <= n <= 120}
 
 
+def _request_for(method, request):
+    """vic fuses lists: each candidate says where two runs (BM25, and BM25 reversed) had it."""
+    if not get_method(method).fuses:
+        return request
+    n = len(request.candidates)
+    return request.model_copy(update={"candidates": tuple(
+        c.model_copy(update={"metadata": {"found_by": [
+            {"source": "bm25", "rank": i + 1}, {"source": "reversed", "rank": n - i}]}})
+        for i, c in enumerate(request.candidates))})
+
+
 @pytest.mark.parametrize("method", METHODS)
 def test_method_ranks_exactly_the_input_ids(method, local_engine, dl19_request):
+    dl19_request = _request_for(method, dl19_request)
     result = Reranker(method, engine=local_engine).rerank_batch([dl19_request])[0]
     input_ids = [c.doc_id for c in dl19_request.candidates]
     assert result.ok, result.error
@@ -49,7 +61,7 @@ class PipelineState(TypedDict, total=False):
 async def test_compiled_graph_embeds_as_a_subgraph(method, local_engine, dl19_request):
     """A user's RAG graph: rerank (our compiled graph as a node), then keep the top 3."""
     spec = get_method(method)
-    candidates = list(dl19_request.candidates[:5])
+    candidates = list(_request_for(method, dl19_request).candidates[:5])
 
     def keep_top(state: PipelineState) -> dict:
         texts = {c.doc_id: c.text for c in state["candidates"]}

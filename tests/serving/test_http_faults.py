@@ -49,6 +49,9 @@ class ScriptedServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if self.path == "/tokenize":  # as vLLM does: the client's probe finds it
+                    self._send(200, {"tokens": [1, 2, 3], "count": 3, "max_model_len": 2048})
+                    return
                 with lock:
                     owner.bodies.append(body)
                     owner.headers.append(dict(self.headers))
