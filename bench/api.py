@@ -89,12 +89,12 @@ def main() -> None:
                     f"{max(times['sdk']):.1f}) | {api:.1f} ({min(times['api']):.1f}-"
                     f"{max(times['api']):.1f}) | {100 * (api - sdk) / sdk:+.1f}% |")
         print(rows[-1], flush=True)
-    server.should_exit = True
-    reranker.close()
     write_section("api-overhead", "\n".join([
         f"{args.requests} requests of 20 DL19 passages each (BM25 top-20), method "
         f"{args.method}, embedded judge; {args.repeats} interleaved runs per side after a "
         "warm-up; wall time for all requests.", "", *rows]))
+    server.should_exit = True
+    reranker.close()
 
 
 async def _warm(reranker, url: str, body: dict) -> None:
