@@ -26,10 +26,14 @@ def main() -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show vLLM's log too")
     args = parser.parse_args()
     out_dir = Path(tempfile.mkdtemp(prefix="rerankgraph-demo-"))
-    from rerankgraph.serving.platform import route_engine_logs
+    import contextlib
 
-    route_engine_logs(str(out_dir / "engine.log"), echo=args.verbose)
-    print(f"engine log: {out_dir / 'engine.log'}")
+    from rerankgraph.serving.platform import route_engine_logs, stderr_to_file
+
+    log_file = str(out_dir / "engine.log")
+    route_engine_logs(log_file, echo=args.verbose)
+    print(f"engine log: {log_file}")
+    quiet = contextlib.nullcontext() if args.verbose else stderr_to_file(log_file)
 
     from rerankgraph.data import (
         first_stage_lines,
@@ -41,7 +45,7 @@ def main() -> None:
 
     started = time.perf_counter()
     job, first_stage = load_job(args.data, args.queries, args.depth)
-    with Reranker(args.method) as reranker:
+    with quiet, Reranker(args.method) as reranker:
         load_started = time.perf_counter()
         engine = reranker.engine
         load_s = time.perf_counter() - load_started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -30,7 +31,10 @@ app.add_typer(index_app, name="index")
 tree_app = typer.Typer(no_args_is_help=True,
                        help="LATTICE trees: a corpus index clustered and described by the LLM.")
 app.add_typer(tree_app, name="tree")
-err = Console(stderr=True)
+# A copy of stderr taken now: while an engine runs, descriptor 2 points at its log file
+# (see _engine_output), and our own lines must still reach the user.
+err = Console(file=os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8",
+                             errors="replace"))
 out = Console(width=None if sys.stdout.isatty() else 200)
 _verbose = False
 
@@ -175,7 +179,8 @@ def _run_job(settings: JobSettings) -> None:
 
     bar = _ProgressBar()
     try:
-        report = run_rerank_job(settings, on_progress=bar.update, log=say)
+        with _engine_output(log_file):
+            report = run_rerank_job(settings, on_progress=bar.update, log=say)
     except KeyboardInterrupt:
         bar.stop()
         state = settings.state_path
@@ -329,15 +334,17 @@ def tree_build(
     settings = TreeSettings(strategy=strategy, branching=branching, max_leaf=max_leaf,
                             seed=seed)
     opened = open_for_tree(index)  # bad input fails before a model loads
-    _say(f"engine log: {_quiet_vllm()}")
-    engine = build_engine(model, base_url, api_key)
-    bar = _TreeBar()
-    try:
-        report = build_tree(opened, settings, engine, rebuild=rebuild,
-                            on_progress=bar.update)
-    finally:
-        bar.stop()
-        engine.close()
+    log_file = _quiet_vllm()
+    _say(f"engine log: {log_file}")
+    with _engine_output(log_file):
+        engine = build_engine(model, base_url, api_key)
+        bar = _TreeBar()
+        try:
+            report = build_tree(opened, settings, engine, rebuild=rebuild,
+                                on_progress=bar.update)
+        finally:
+            bar.stop()
+            engine.close()
     _say(report.summary_line())
 
 
@@ -425,12 +432,14 @@ def api_command(
     from rerankgraph.api import build_app
     from rerankgraph.sdk import Reranker
 
-    _say(f"engine log: {_quiet_vllm()}")
+    log_file = _quiet_vllm()
+    _say(f"engine log: {log_file}")
     options = {k: v for k, v in (("tokenizer", tokenizer), ("max_model_len", max_model_len)) if v}
     reranker = Reranker(method, model=model, base_url=base_url, index=index,
                         params=parse_params(param or []), engine_options=options)
     _say(f"loading engine ({base_url or model or 'embedded judge'}) ...")
-    model_name = reranker.engine.model_name  # load before the first request, not during
+    with _engine_output(log_file):  # the engine processes keep the log as their stderr
+        model_name = reranker.engine.model_name  # load before the first request
     if getattr(reranker.engine, "detected", ""):
         _say(reranker.engine.detected)  # type: ignore[attr-defined]
     key = api_key or os.environ.get("RERANKGRAPH_SERVICE_KEY")
@@ -480,6 +489,13 @@ def models_pull(force: Annotated[bool, typer.Option(help="convert again")] = Fal
     from rerankgraph.serving.model_store import pull_embedded_model
 
     out.print(str(pull_embedded_model(force=force)))
+
+
+def _engine_output(log_file: Path) -> contextlib.AbstractContextManager[None]:
+    """Everything written to descriptor 2 goes to the engine log, unless -v."""
+    from rerankgraph.serving.platform import stderr_to_file
+
+    return contextlib.nullcontext() if _verbose else stderr_to_file(str(log_file))
 
 
 def _quiet_vllm() -> Path:

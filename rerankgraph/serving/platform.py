@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, distribution
 
 
@@ -75,3 +78,23 @@ def route_engine_logs(log_file: str, echo: bool = False) -> str:
     os.environ["VLLM_CONFIGURE_LOGGING"] = "1"
     os.environ["VLLM_LOGGING_CONFIG_PATH"] = config_path
     return config_path
+
+
+@contextlib.contextmanager
+def stderr_to_file(path: str) -> Iterator[None]:
+    """Points file descriptor 2 at `path` while the block runs, so what vLLM writes there
+    without `logging` (Triton and NUMA notices from C++, weight-loading bars, warnings)
+    lands in the log, from this process and from the engine processes it starts (they
+    inherit the descriptor). Output meant for the user must go to a copy of the original
+    stderr taken before (the CLI's console is one)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
