@@ -521,6 +521,10 @@ def main() -> None:
     """Entry point. Exit codes: 0 done; 1 failed queries, engine errors or any unexpected
     error (one line; -v shows the traceback); 2 bad input; 130 interrupted."""
     signal.signal(signal.SIGTERM, _interrupt)  # a clean stop, as on Ctrl-C
+    # A parent that ignores SIGINT (a shell's background job, some test runners) passes
+    # that on, and Python then never raises KeyboardInterrupt: Ctrl-C and `kill -INT`
+    # would be lost. Take the default back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         # Without standalone mode, click returns typer.Exit's code instead of exiting.
         code = app(standalone_mode=False)
