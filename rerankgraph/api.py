@@ -173,7 +173,7 @@ def build_app(reranker: Reranker, api_key: str | None = None,
               responses=ERRORS)
     async def rerank(body: RerankBody) -> Any:
         if len(body.documents) > max_documents:
-            return error(413, f"documents: {len(body.documents)} documents is over the limit "
+            return error(422, f"documents: {len(body.documents)} documents is over the limit "
                               f"of {max_documents} per request")
         texts = [d if isinstance(d, str) else d.text for d in body.documents]
         try:
@@ -196,6 +196,19 @@ def build_app(reranker: Reranker, api_key: str | None = None,
                       repaired=provenance.repaired, fallbacks=provenance.fallbacks,
                       truncated_docs=provenance.truncated_docs))
 
+    def openapi() -> dict[str, Any]:
+        # The spec states the server's own document limit (maxItems), so a longer list
+        # is a schema violation and gets 422 like any other.
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+            spec = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+            body = spec["components"]["schemas"]["RerankBody"]["properties"]["documents"]
+            body["maxItems"] = max_documents
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

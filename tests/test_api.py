@@ -103,7 +103,7 @@ def test_api_key_is_required_and_health_is_open(served):
     ({"query": "   ", "documents": ["a"]}, 422, "query: Value error, query is empty"),
     ({"query": "q", "documents": ["a"], "top_n": 0}, 422, "top_n: Input should be greater"),
     ({"query": "q", "documents": [{"title": "no text"}]}, 422, "documents.0."),
-    ({"query": "q", "documents": ["a"] * 51}, 413, "51 documents is over the limit of 50"),
+    ({"query": "q", "documents": ["a"] * 51}, 422, "51 documents is over the limit of 50"),
     ({"query": "q", "documents": ["x" * 100_000] * 3}, 413, "over the limit of 200000"),
 ])
 def test_bad_requests_get_one_line_4xx(served, body, status, message):
@@ -141,12 +141,19 @@ def test_one_request_on_the_real_engine(local_engine):
     assert body["model"].endswith("smollm2-135m-instruct") and body["meta"]["llm_calls"] == 5
 
 
+def test_the_spec_states_the_document_limit(served):
+    documents = httpx.get(f"{served.url}/openapi.json", timeout=10,
+                          headers={"X-API-Key": KEY}).json()[
+        "components"]["schemas"]["RerankBody"]["properties"]["documents"]
+    assert (documents["minItems"], documents["maxItems"]) == (1, 50)
+
+
 # -- the spec, fuzzed ------------------------------------------------------------------
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json", build_app(Reranker("pointwise", engine=_judge()), max_documents=20))
 
 
 @schema.parametrize()
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_spec_holds_under_fuzzing(case):
     case.call_and_validate()
