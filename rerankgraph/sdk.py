@@ -18,7 +18,7 @@ from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.injection import injection_flag
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import Retriever, asearch, check_positive, document_reader
-from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
+from rerankgraph.retrievers.fusion import FOUND_BY, fuse_with_sightings
 from rerankgraph.retrievers.hybrid import HybridRetriever
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
@@ -201,13 +201,12 @@ class Reranker:
         lists = {_name(r): hits.get(request.query.id, []) for r, hits in
                  zip(self.retrievers, found, strict=True)}
         # Several retrievers: their runs fused by RRF, each candidate with its sightings.
-        seen = sightings(lists) if len(lists) > 1 else {}
-        hits = fuse(lists) if seen else next(iter(lists.values()))
+        hits, found_by = (fuse_with_sightings(lists) if len(lists) > 1
+                          else (next(iter(lists.values())), {}))
         candidates = []
         for rank, (doc_id, score) in enumerate(hits[:self.depth], start=1):
             title, text = document(doc_id)
-            metadata = ({FOUND_BY: [s.as_metadata() for s in seen[doc_id]]}
-                        if seen else {})
+            metadata = {FOUND_BY: found_by[doc_id]} if found_by else {}
             candidates.append(Candidate(doc_id=doc_id, text=text, title=title or None,
                                         score=score, rank=rank, metadata=metadata))
         return candidates

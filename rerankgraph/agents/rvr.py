@@ -105,7 +105,7 @@ def expansion_shape(variants: int) -> tuple[int, bool]:
 
 class ExpansionReply(BaseModel):
     keywords: list[str] = Field(default_factory=list)
-    passage: str = ""
+    passage: str | None = None  # asked for only with two variants or more
 
 
 class VerdictReply(BaseModel):
@@ -119,8 +119,16 @@ class ReflectionReply(BaseModel):
     queries: list[str] = Field(min_length=1)
 
 
-def _clean(texts: Sequence[str]) -> list[str]:
-    return [" ".join(t.split()) for t in texts if t.strip()]
+def _clean(texts: Sequence[str], status: ParseStatus, note: str
+           ) -> tuple[list[str], ParseStatus, str]:
+    """The variants with spacing normalised; empty ones are dropped and counted as a
+    repair."""
+    kept = [" ".join(t.split()) for t in texts if t.strip()]
+    if len(kept) < len(texts):
+        status = max(status, ParseStatus.REPAIRED, key=_SEVERITY.index)
+        note = "; ".join(filter(None, [note, f"dropped {len(texts) - len(kept)} empty "
+                                             "variant(s)"]))
+    return kept, status, note
 
 
 # -- the agents --------------------------------------------------------------------------
@@ -148,7 +156,8 @@ class ExpandAgent(Agent):
             written: list[str] = []
             note = f"{note}; searched with the original query only"
         else:
-            written = _clean([*reply.keywords, reply.passage])
+            passage = [] if reply.passage is None else [reply.passage]
+            written, status, note = _clean([*reply.keywords, *passage], status, note)
         return judgment(self.name, call, [], completion, written, status, note)
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
@@ -236,7 +245,9 @@ class RefineAgent(Agent):
                         regex=regex)
         [completion] = await engine.chat([call])
         reply, status, note = read_json(completion.text, ReflectionReply)
-        written = _clean(reply.queries) if reply is not None else []
+        written: list[str] = []
+        if reply is not None:
+            written, status, note = _clean(reply.queries, status, note)
         return judgment(self.name, call, shown, completion,
                         {"reflection": reply.reflection if reply else "", "queries": written},
                         status, note)

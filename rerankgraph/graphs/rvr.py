@@ -17,6 +17,7 @@ a refinement that only repeats earlier variants ends the loop.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -29,7 +30,7 @@ from rerankgraph.errors import InputError
 from rerankgraph.graphs import vic
 from rerankgraph.graphs.subgraph import TracedState, rerank_head
 from rerankgraph.retrievers.base import Retriever, asearch, document_reader
-from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
+from rerankgraph.retrievers.fusion import FOUND_BY, found_by_metadata, fuse
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, ScoredDoc
 
@@ -66,12 +67,19 @@ def first_stages(runtime: RvrRuntime) -> list[tuple[str, Retriever]]:
                      "INDEX (built by `rerankgraph index build`) or a retriever")
 
 
-def candidate(runtime: RvrRuntime, doc_id: str, state: RvrState) -> Candidate:
+def candidates(runtime: RvrRuntime, doc_ids: Iterable[str], state: RvrState
+               ) -> list[Candidate]:
+    """The documents with their texts and the lists that found them (read once per step,
+    not per document)."""
     context = runtime.context
-    title, text = document_reader([context.index, context.retriever])(doc_id)
-    seen = sightings({k: v for k, v in state["runs"].items() if doc_id in dict(v)})
-    return Candidate(doc_id=doc_id, text=text, title=title or None,
-                     metadata={FOUND_BY: [s.as_metadata() for s in seen.get(doc_id, [])]})
+    document = document_reader([context.index, context.retriever])
+    found_by = found_by_metadata(state["runs"])
+    made = []
+    for doc_id in doc_ids:
+        title, text = document(doc_id)
+        made.append(Candidate(doc_id=doc_id, text=text, title=title or None,
+                              metadata={FOUND_BY: found_by.get(doc_id, [])}))
+    return made
 
 
 def step(state: RvrState, judgments: list[Judgment], **facts: Any) -> dict[str, Any]:
@@ -95,11 +103,12 @@ async def expand(state: RvrState, runtime: RvrRuntime) -> dict:
         for i, text in enumerate(written):
             label = f"keywords {i + 1}" if i < keywords else "answer"
             variants.append(Variant(label=label, text=text, round=1))
-    variants = unique(variants, [])
-    return {"round": 1, "variants": variants, "runs": {}, "verdicts": {}, "stop": "",
+    kept = unique(variants, [])
+    return {"round": 1, "variants": kept, "runs": {}, "verdicts": {}, "stop": "",
             "judgments": judgments,
             "trace": [step({"round": 1}, judgments, phase="expand",
-                           variants=[v["text"] for v in variants])]}
+                           variants=[v["text"] for v in kept],
+                           repeated=len(variants) - len(kept))]}
 
 
 def unique(new: list[Variant], earlier: list[Variant]) -> list[Variant]:
@@ -140,7 +149,7 @@ async def fuse_lists(state: RvrState, runtime: RvrRuntime) -> dict:
     fused = fuse(state["runs"], "rrf", params.rrf_k)
     if params.fusion != "vic" or len(state["runs"]) < 2:
         return {"fused": fused}
-    head = [candidate(runtime, d, state) for d, _ in fused[:params.fuse_depth]]
+    head = candidates(runtime, (d for d, _ in fused[:params.fuse_depth]), state)
     defaults = VicParams.model_validate({"max_doc_tokens": params.max_doc_tokens})
     window = max(min(defaults.window, len(head)), 2)
     vic_params = defaults.model_copy(update={"window": window,
@@ -167,9 +176,10 @@ async def verify(state: RvrState, runtime: RvrRuntime) -> dict:
         return {"confidence": 0.0, "missing": "",
                 "trace": [step(state, [], phase="verify", judged=[], confidence=0.0,
                                missing="no document was retrieved")]}
-    judgment = await VERIFY.verify(
-        runtime.context.engine, state["query"], [candidate(runtime, d, state) for d in earlier],
-        [candidate(runtime, d, state) for d in fresh], params.max_doc_tokens)
+    shown = candidates(runtime, [*earlier, *fresh], state)
+    judgment = await VERIFY.verify(runtime.context.engine, state["query"],
+                                   shown[:len(earlier)], shown[len(earlier):],
+                                   params.max_doc_tokens)
     verdict = judgment.parsed
     for doc_id in fresh:
         verdicts[doc_id] = doc_id in verdict["relevant"]
@@ -193,7 +203,7 @@ async def refine(state: RvrState, runtime: RvrRuntime) -> dict:
     """Reflection on what is missing, and new variants for the next round. Variants
     that repeat earlier ones are dropped; when none is left, the loop ends."""
     params = runtime.context.params
-    best = [candidate(runtime, d, state) for d, _ in state["fused"][:params.verify_depth]]
+    best = candidates(runtime, (d for d, _ in state["fused"][:params.verify_depth]), state)
     count = max(params.variants, 1)
     judgment = await REFINE.refine(runtime.context.engine, state["query"],
                                    [v["text"] for v in state["variants"]], state["missing"],
@@ -234,7 +244,7 @@ async def finalize(state: RvrState, runtime: RvrRuntime) -> dict:
                                          "reason": stop, "confidence": state["confidence"],
                                          "rounds": state["round"]}]}
     if params.rerank_method is not None:
-        head = [candidate(runtime, d.doc_id, state) for d in ranking[:params.rerank_depth]]
+        head = candidates(runtime, (d.doc_id for d in ranking[:params.rerank_depth]), state)
         reranked = await rerank_head(runtime.context, params.rerank_method, "rvr",
                                      state["query"], head, ranking[len(head):])
         update |= {"ranking": reranked.get("ranking", ranking),

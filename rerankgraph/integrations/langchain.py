@@ -10,6 +10,7 @@ Needs `pip install 'rerankgraph[langchain]'`.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -111,8 +112,11 @@ class LangChainRetriever:
         return {qid: self._hits(self.retriever.invoke(text), k) for qid, text in queries.items()}
 
     async def asearch(self, queries: Mapping[str, str], k: int) -> SearchResults:
-        return {qid: self._hits(await self.retriever.ainvoke(text), k)
-                for qid, text in queries.items()}
+        # The queries concurrently: a remote vector store answers them in parallel.
+        found = await asyncio.gather(*(self.retriever.ainvoke(text)
+                                       for text in queries.values()))
+        return {qid: self._hits(documents, k)
+                for qid, documents in zip(queries, found, strict=True)}
 
     def document(self, doc_id: str) -> tuple[str, str]:
         """(title, text) of a document this retriever returned."""

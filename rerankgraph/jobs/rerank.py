@@ -31,7 +31,7 @@ from rerankgraph.jobs.runner import JobReport, run_job
 from rerankgraph.jobs.store import CachingEngine, JobStore, iter_jsonl
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import check_positive
-from rerankgraph.retrievers.fusion import FOUND_BY, fuse, sightings
+from rerankgraph.retrievers.fusion import FOUND_BY, fuse_with_sightings
 from rerankgraph.sdk import Reranker
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
@@ -208,10 +208,9 @@ def fused_runs(paths: Sequence[Path]) -> tuple[dict[str, list[RunEntry]],
     for qid in dict.fromkeys(q for run in runs.values() for q in run):
         lists = {name: [(e.doc_id, e.score) for e in run.get(qid, [])]
                  for name, run in runs.items()}
+        hits, found_by[qid] = fuse_with_sightings(lists)
         fused[qid] = [RunEntry(doc_id=d, rank=i, score=s)
-                      for i, (d, s) in enumerate(fuse(lists, "rrf"), start=1)]
-        found_by[qid] = {d: [s.as_metadata() for s in seen]
-                         for d, seen in sightings(lists).items()}
+                      for i, (d, s) in enumerate(hits, start=1)]
     return fused, found_by
 
 

@@ -86,3 +86,15 @@ def fuse(runs: Mapping[str, Hits], how: str = "rrf", rrf_k: int = 60
     if how == "combsum":
         return comb_sum(list(runs.values()))
     raise InputError(f"fusion {how!r}: use rrf or combsum")
+
+
+def fuse_with_sightings(runs: Mapping[str, Hits], how: str = "rrf", rrf_k: int = 60
+                        ) -> tuple[list[tuple[str, float]], dict[str, list[dict[str, object]]]]:
+    """The named lists fused, and for each document its `found_by` metadata: the lists
+    that found it and its rank in each, best first."""
+    return fuse(runs, how, rrf_k), found_by_metadata(runs)
+
+
+def found_by_metadata(runs: Mapping[str, Hits]) -> dict[str, list[dict[str, object]]]:
+    """Per document, its sightings as Candidate metadata (the value under FOUND_BY)."""
+    return {d: [s.as_metadata() for s in seen] for d, seen in sightings(runs).items()}

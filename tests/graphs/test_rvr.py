@@ -157,6 +157,21 @@ def test_refined_variants_that_repeat_end_the_loop(setting):
     assert refine["repeated"] == 1 and refine["variants"] == []
 
 
+def test_empty_and_repeated_variants_are_dropped_and_counted(setting):
+    index, dataset, _, _, found, _ = setting
+    query = dataset.queries[found[0]]
+    expansion = json.dumps({"keywords": ["   "], "passage": f"  {query.upper()} "})
+    engine = ScriptedEngine([expansion, _verdict(95)])
+    result = Reranker("rvr", engine=engine, index=index, params={"variants": 2}).search(
+        query, k=10, query_id=found[0])
+    expand = result.provenance.judgments[0]
+    assert expand.status == ParseStatus.REPAIRED and "dropped 1 empty variant" in expand.note
+    assert expand.parsed == [query.upper()] and result.provenance.repaired == 1
+    # The passage repeats the query (case and spacing aside): searched once, counted.
+    assert result.provenance.trace[0]["variants"] == [query]
+    assert result.provenance.trace[0]["repeated"] == 1
+
+
 def test_verdict_ids_out_of_range_are_repaired_and_counted(setting):
     index, dataset, _, _, found, _ = setting
     engine = ScriptedEngine([_expansion(), _verdict(95, [2, 2, 17])])

@@ -5,9 +5,13 @@ the expected orders exact; one test runs the real engine."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from langchain_classic.retrievers import ContextualCompressionRetriever
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.retrievers import BaseRetriever
 from langchain_core.vectorstores import InMemoryVectorStore
 
 from rerankgraph.data import read_qrels
@@ -79,6 +83,30 @@ def test_a_langchain_retriever_as_a_first_stage(setting):
     assert [grades.get(d, 0) for d in result.doc_ids] == sorted(
         (grades.get(d, 0) for d in result.doc_ids), reverse=True)
     assert bridge.document(result.doc_ids[0])[1]  # the texts it returned are kept
+
+
+async def test_the_bridge_sends_a_batch_of_queries_concurrently():
+    class Slow(BaseRetriever):
+        """Holds each query 0.2 s and records how many it holds at once."""
+
+        held: int = 0
+        most: int = 0
+
+        def _get_relevant_documents(self, query, *, run_manager):
+            raise AssertionError("the bridge's async search must not fall back to sync")
+
+        async def _aget_relevant_documents(self, query, *, run_manager):
+            self.held += 1
+            self.most = max(self.most, self.held)
+            await asyncio.sleep(0.2)
+            self.held -= 1
+            return [Document(page_content=f"about {query}", id=f"doc-{query}")]
+
+    slow = Slow()
+    found = await LangChainRetriever(slow, name="slow").asearch(
+        {f"q{i}": f"topic {i}" for i in range(5)}, k=3)
+    assert slow.most == 5
+    assert found == {f"q{i}": [(f"doc-topic {i}", 1.0)] for i in range(5)}
 
 
 def test_rvr_over_a_langchain_retriever(setting):

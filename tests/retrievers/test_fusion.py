@@ -8,7 +8,9 @@ from rerankgraph.errors import InputError
 from rerankgraph.retrievers.fusion import (
     Sighting,
     comb_sum,
+    found_by_metadata,
     fuse,
+    fuse_with_sightings,
     reciprocal_rank_fusion,
     sightings,
 )
@@ -57,3 +59,12 @@ def test_fuse_by_name_and_bad_names():
         fuse(runs, "borda")
     with pytest.raises(InputError, match="RRF constant k must be 0 or more"):
         reciprocal_rank_fusion([["a"]], k=-1)
+
+
+def test_fuse_with_sightings_gives_the_found_by_metadata():
+    runs = {"bm25": [("a", 3.0), ("b", 2.0)], "dense": [("b", 0.9)]}
+    fused, found_by = fuse_with_sightings(runs)
+    assert [d for d, _ in fused] == ["b", "a"]
+    assert found_by == found_by_metadata(runs) == {
+        "a": [{"source": "bm25", "rank": 1}],
+        "b": [{"source": "dense", "rank": 1}, {"source": "bm25", "rank": 2}]}
