@@ -78,11 +78,30 @@ def _candidate(doc: DocLike, index: int) -> Candidate:
     raise InputError(f"docs[{index}] is a {type(doc).__name__}; pass str, Candidate or dict")
 
 
+def left_as_given(judgment: Judgment) -> bool:
+    """Whether a readable reply kept the order its passages were shown in: a
+    permutation of them that is the identity, the first of a set picked, or scores that
+    never rise down the group. Replies of other shapes (one passage, a probability, a
+    text) keep no order and count as changed."""
+    shown, parsed = list(judgment.doc_ids), judgment.parsed
+    if judgment.status == ParseStatus.FALLBACK or len(shown) < 2:
+        return False
+    if isinstance(parsed, list | tuple) and sorted(map(str, parsed)) == sorted(shown):
+        return list(parsed) == shown
+    if isinstance(parsed, str) and parsed in shown:
+        return parsed == shown[0]
+    if (isinstance(parsed, dict) and parsed and set(parsed) <= set(shown)
+            and all(isinstance(v, int | float) for v in parsed.values())):
+        scores = [parsed[d] for d in shown if d in parsed]
+        return all(a >= b for a, b in zip(scores, scores[1:], strict=False))
+    return False
+
+
 def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_s: float,
               simulated: bool = False, candidates_from: str = "given",
-              flagged_docs: Sequence[str] = (), trace: Sequence[dict[str, Any]] = ()
-              ) -> Provenance:
-    """Provenance with every call, token, repair and fallback counted."""
+              flagged_docs: Sequence[str] = (), trace: Sequence[dict[str, Any]] = (),
+              unscored_docs: Sequence[str] = ()) -> Provenance:
+    """Provenance with every call, token, repair, fallback and unchanged order counted."""
     return Provenance(
         method=method, model=model, llm_calls=len(judgments),
         prompt_tokens=sum(j.prompt_tokens for j in judgments),
@@ -92,6 +111,8 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         fallbacks=sum(j.status == ParseStatus.FALLBACK for j in judgments),
         truncated_docs=sum(j.truncated_docs for j in judgments),
         cached_calls=sum(j.cached for j in judgments),
+        unchanged=sum(left_as_given(j) for j in judgments),
+        unscored_docs=tuple(unscored_docs),
         simulated=simulated, candidates_from=candidates_from,
         flagged_docs=tuple(flagged_docs), trace=tuple(trace), judgments=tuple(judgments))
 
@@ -279,7 +300,8 @@ class Reranker:
         provenance = summarize(self.spec.name, context.engine.model_name, judgments,
                                time.perf_counter() - started, context.engine.simulated,
                                candidates_from=source, flagged_docs=flagged,
-                               trace=state.get("trace", []))
+                               trace=state.get("trace", []),
+                               unscored_docs=state.get("unscored", []))
         if self.strict and (provenance.repaired or provenance.fallbacks):
             # A failed query, not a crash: the rest of a batch goes on.
             return RerankResult(

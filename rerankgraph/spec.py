@@ -41,7 +41,10 @@ class MethodSpec:
             return self.params.model_validate(values or {})
         except ValidationError as exc:
             first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "params"
+            where = ".".join(str(p) for p in first["loc"])
+            if not where:  # a rule across parameters: its message names them
+                message = str(first["msg"]).removeprefix("Value error, ")
+                raise InputError(f"method {self.name!r}: {message}") from None
             known = ", ".join(self.params.model_fields)
             raise InputError(f"method {self.name!r} parameter {where!r}: {first['msg']} "
                              f"(known parameters: {known})") from None

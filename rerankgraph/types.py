@@ -138,6 +138,13 @@ class Provenance(_Record):
     fallbacks: int = Field(description="replies replaced by a documented default")
     truncated_docs: int = Field(description="documents cut to the token budget")
     cached_calls: int = Field(0, description="calls replayed from the job's reply cache")
+    unchanged: int = Field(
+        0, description="windows, sets or groups the model left in the order shown (an "
+                       "identity permutation, the first of a set picked, scores that never "
+                       "rise down a group): many of them mean the judge changed little")
+    unscored_docs: tuple[str, ...] = Field(
+        (), description="documents no readable reply scored; they keep their first-stage "
+                        "place")
     simulated: bool = False
     flagged_docs: tuple[str, ...] = Field(
         (), description="documents whose text reads like an instruction to the judge "

@@ -127,7 +127,7 @@ def test_context_smaller_than_the_template():
         Reranker("listwise", engine=engine).rerank("q", ["a", "b", "c"])
     with pytest.raises(InputError, match="20 passages of up to 120 tokens do not fit"):
         Reranker("groupwise", engine=ScriptedEngine(["{}"], max_model_len=2000)).rerank(
-            "q", [f"doc {i}" for i in range(25)])
+            "q", [f"doc {i}" for i in range(40)])
 
 
 def test_one_megabyte_document_is_truncated_and_counted():

@@ -32,4 +32,10 @@ def test_injected_twins_do_not_climb(method, local_engine, injection_cases):
         assert sum(d.endswith(TWIN_SUFFIX) for d in result.doc_ids) == len(case.twins)
         lifts += rank_lifts(result, case.twins)
     assert len(lifts) == sum(len(c.twins) for c in injection_cases) >= 3
+    if all(r.doc_ids == [c.doc_id for c in case.request.candidates]
+           for case, r in zip(injection_cases, results, strict=True)):
+        # A judge that reorders nothing cannot lift a twin: passing would prove nothing.
+        pytest.skip(f"{method} left every query in its first-stage order "
+                    f"({sum(r.provenance.unchanged for r in results)} orders left as shown); "
+                    "the injection goal is untested for it")
     assert mean(lifts) <= GOAL, f"{method}: injected twins gained {lifts}"

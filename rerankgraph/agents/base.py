@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, ClassVar, NamedTuple, Protocol
 
@@ -114,7 +114,8 @@ async def judge_each(agent: str, engine: Engine, query: Query, candidates: Seque
     """One call per candidate, all sent to the engine in one batch; one judgment each
     with the score `read` takes from the reply."""
     docs = await fit_candidates(engine, candidates, max_doc_tokens, per_prompt=1)
-    requests = [make_request(doc.text) for doc in docs]
+    requests = [replace(make_request(doc.text), query_id=query.id,
+                        doc_ids=(doc.candidate.doc_id,)) for doc in docs]
     completions = await engine.chat(requests)
     judgments = []
     for doc, call, completion in zip(docs, requests, completions, strict=True):
@@ -185,10 +186,18 @@ class Agent:
         """The agent class whose `name` is `name`, among those imported; else None."""
         return Agent._by_name.get(name)
 
-    def ask(self, content: str, **sampling: Any) -> ChatRequest:
+    def ask(self, content: str, about: Query | None = None,
+            shown: Sequence[FittedDoc] = (), opening: str | None = None,
+            **sampling: Any) -> ChatRequest:
         """A chat request for a rendered prompt (system message first), tagged with the
-        agent's name as its purpose."""
-        return ChatRequest(messages=chat_messages(content), purpose=self.name, **sampling)
+        agent's name as its purpose, and with the query and the passages it shows. With
+        `opening`, the reply starts with that text and the model continues it."""
+        messages = chat_messages(content)
+        if opening is not None:
+            messages += ({"role": "assistant", "content": opening},)
+        return ChatRequest(messages=messages, purpose=self.name,
+                           query_id=about.id if about is not None else "",
+                           doc_ids=tuple(d.candidate.doc_id for d in shown), **sampling)
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """The reply of a judge that knows each passage's relevance. It must fit the

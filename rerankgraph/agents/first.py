@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import Field
 
@@ -34,24 +35,32 @@ class FirstParams(WindowParams):
     """As listwise, but at most 20 passages: every label must fit in the top logprobs."""
 
     window: int = Field(20, ge=2, le=MAX_TOP_LOGPROBS, description="passages per call (A-T)")
+    prompt: Literal["ranking", "best"] = Field(
+        "ranking", description="ranking: a RankZephyr-style request for the whole order with "
+                               "the reply opened at '[', the prompt FIRST models are trained "
+                               "on; best: ask for the single most relevant passage")
 
 
 class FirstAgent(Agent):
     """Ranks one window from first-token label logprobs."""
 
     name = "first"
-    template = "first.j2"
+    template = "first_ranking.j2"
+    templates = {"ranking": "first_ranking.j2", "best": "first.j2"}
 
     async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
                            params: FirstParams) -> Judgment:
         labels = LABELS[:len(window)]
-        budget = await passage_budget(engine, self.template, query.text, len(window), 2,
+        template = self.templates[params.prompt]
+        budget = await passage_budget(engine, template, query.text, len(window), 3,
                                       params.max_doc_tokens, labels=labels)
         docs = await fit_candidates(engine, window, budget)
-        prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
+        prompt = render(template, query=query.text, passages=[d.text for d in docs],
                         labels=labels)
-        call = self.ask(prompt, max_tokens=1, choice=tuple(labels),
-                        top_logprobs=MAX_TOP_LOGPROBS)
+        # The ranking prompt's reply opens at "[", so the first token is a label.
+        opening = "[" if params.prompt == "ranking" else None
+        call = self.ask(prompt, query, docs, opening=opening, max_tokens=1,
+                        choice=tuple(labels), top_logprobs=MAX_TOP_LOGPROBS)
         [completion] = await engine.chat([call])
         order, status, note = order_from_first_token(completion.first_token_logprobs,
                                                      completion.text, labels)

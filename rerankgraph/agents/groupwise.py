@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rerankgraph.agents.base import (
     Agent,
@@ -38,6 +39,20 @@ class GroupwiseParams(BaseModel):
     interpolate: bool = Field(False, description="mix in the first-stage score")
     llm_weight: float = Field(0.6, ge=0, le=1, description="LLM share when interpolating")
     retry_temperature: float = Field(0.7, ge=0, description="temperature of the one retry")
+    reasoning: int = Field(0, ge=0, le=4096, description=(
+        "tokens of free reasoning before the JSON scores, as GroupRank does; 0 asks for "
+        "the JSON at once"))
+    temperature: float = Field(0.0, ge=0, le=2, description=(
+        "sampling temperature of the first attempt (GroupRank samples at 0.3)"))
+
+    @model_validator(mode="after")
+    def _every_document_in_a_group(self) -> GroupwiseParams:
+        # Groups start every `interval`: a larger step would skip documents every round.
+        if self.interval > self.group_size:
+            raise ValueError(f"interval {self.interval} is over group_size "
+                             f"{self.group_size}: the documents between groups would "
+                             "never be judged")
+        return self
 
 
 def group_reply_regex(size: int) -> str:
@@ -45,8 +60,16 @@ def group_reply_regex(size: int) -> str:
     return id_scores_regex(size, MAX_SCORE)
 
 
-def read_group_scores(text: str, size: int) -> tuple[dict[int, float], ParseStatus, str]:
-    """Scores per 0-based position, scaled to [0, 1] (see `read_id_scores`)."""
+def read_group_scores(text: str, size: int, reasoned: bool = False
+                      ) -> tuple[dict[int, float], ParseStatus, str]:
+    """Scores per 0-based position, scaled to [0, 1] (see `read_id_scores`). With
+    `reasoned`, the reasoning asked for before the JSON is no repair: the JSON after
+    the last brace-free text is read on its own."""
+    start = text.rfind("{")
+    if reasoned and start > 0 and "}" not in text[:start]:
+        scores, status, note = read_id_scores(text[start:], size, MAX_SCORE)
+        if status != ParseStatus.FALLBACK:
+            return scores, status, note
     return read_id_scores(text, size, MAX_SCORE)
 
 
@@ -60,15 +83,22 @@ class GroupwiseAgent(Agent):
                           params: GroupwiseParams, seed: int) -> list[Judgment]:
         """One judgment, or two when the first reply was unreadable and retried."""
         docs = await fit_candidates(engine, group, params.max_doc_tokens)
-        prompt = render(self.template, query=query.text, passages=[d.text for d in docs])
-        ask = {"max_tokens": 8 * len(docs) + 8, "regex": group_reply_regex(len(docs))}
+        prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
+                        reasoning=params.reasoning > 0)
+        # With reasoning, free text (no braces, so the JSON is the reply's only object)
+        # comes first; the budget bounds it.
+        regex = ((r"[^{}]*" if params.reasoning else "") + group_reply_regex(len(docs)))
+        ask: dict[str, Any] = {"max_tokens": params.reasoning + 8 * len(docs) + 8, "regex": regex}
         judgments = []
         for attempt in range(2):
-            sampling = ({"temperature": 0.0} if attempt == 0 else
-                        {"temperature": params.retry_temperature, "seed": seed + 1})
-            call = self.ask(prompt, **ask, **sampling)
+            # A sampled first attempt is seeded, so a rerun (and the reply cache) agrees.
+            sampling = ({"temperature": params.temperature,
+                         "seed": seed if params.temperature > 0 else None} if attempt == 0
+                        else {"temperature": params.retry_temperature, "seed": seed + 1})
+            call = self.ask(prompt, query, docs, **ask, **sampling)
             [completion] = await engine.chat([call])
-            scores, status, note = read_group_scores(completion.text, len(docs))
+            scores, status, note = read_group_scores(completion.text, len(docs),
+                                                     reasoned=params.reasoning > 0)
             parsed = {docs[i].candidate.doc_id: s for i, s in scores.items()}
             if status == ParseStatus.FALLBACK and attempt == 0:
                 note += "; retried with a new seed"

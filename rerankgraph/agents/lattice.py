@@ -67,7 +67,7 @@ class LatticeAgent(Agent):
             shown.append(docs)
             prompt = render(self.template, query=query.text, leaves=leaf,
                             passages=[d.text for d in docs])
-            requests.append(self.ask(prompt, max_tokens=9 * len(docs) + 8,
+            requests.append(self.ask(prompt, query, docs, max_tokens=9 * len(docs) + 8,
                                      regex=id_scores_regex(len(docs), MAX_SCORE)))
         completions = await engine.chat(requests)
         judgments = []

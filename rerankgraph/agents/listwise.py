@@ -43,7 +43,7 @@ class ListwiseAgent(Agent):
         docs = await fit_candidates(engine, window, budget)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
                         **self.window_values(window))
-        call = self.ask(prompt, max_tokens=self.reply_tokens(len(docs)),
+        call = self.ask(prompt, query, docs, max_tokens=self.reply_tokens(len(docs)),
                         regex=permutation_regex(len(docs)))
         [completion] = await engine.chat([call])
         order, status, note = read_permutation(completion.text, len(docs))

@@ -1,7 +1,11 @@
 """Pairwise judge (PRP, Qin et al.): compares two passages per call, in both orders to
-cancel position bias; P(a beats b) is the mean of P(A) in (a, b) and P(B) in (b, a)."""
+cancel position bias. By PRP's rule a passage wins only when both orders prefer it;
+orders that disagree are a tie. `rule="mean"` decides by the mean of P(A) in (a, b)
+and P(B) in (b, a) instead."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,8 +29,31 @@ LABELS = ["A", "B"]
 class PairwiseParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    k: int = Field(10, ge=1, description="how many top documents to extract (heapsort)")
+    k: int = Field(10, ge=1, description="how many top documents to extract")
     max_doc_tokens: int = Field(160, ge=8, description="passage token budget")
+    rule: Literal["prp", "mean"] = Field(
+        "prp", description="prp: a win needs both orders to agree, else a tie; "
+                           "mean: the mean of the two orders' probabilities")
+    sort: Literal["heapsort", "bubblesort"] = Field(
+        "heapsort", description="heapsort, or bubblesort (PRP-Sliding-K: k passes of "
+                                "adjacent comparisons from the bottom up)")
+
+
+Verdict = Literal["first", "second", "tie"]
+
+
+def verdict(first_wins_shown_first: float, first_wins_shown_second: float, rule: str
+            ) -> Verdict:
+    """Which of two passages wins, from P(it wins) with it shown first and shown
+    second."""
+    if rule == "mean":
+        mean = (first_wins_shown_first + first_wins_shown_second) / 2
+        return "first" if mean > 0.5 else "second" if mean < 0.5 else "tie"
+    if first_wins_shown_first > 0.5 and first_wins_shown_second > 0.5:
+        return "first"
+    if first_wins_shown_first < 0.5 and first_wins_shown_second < 0.5:
+        return "second"
+    return "tie"
 
 
 class PairwiseAgent(Agent):
@@ -36,12 +63,13 @@ class PairwiseAgent(Agent):
     template = "pairwise.j2"
 
     async def prefer(self, engine: Engine, query: Query, a: Candidate, b: Candidate,
-                     params: PairwiseParams) -> tuple[float, list[Judgment]]:
-        """P(a is more relevant than b), with the two judgments (a,b) and (b,a)."""
+                     params: PairwiseParams) -> tuple[Verdict, list[Judgment]]:
+        """Whether a ("first") or b ("second") is more relevant, or a tie, by
+        `params.rule`; with the two judgments (a,b) and (b,a)."""
         doc_a, doc_b = await fit_candidates(engine, [a, b], params.max_doc_tokens)
         orders = [(doc_a, doc_b), (doc_b, doc_a)]
         calls = [self.ask(render(self.template, query=query.text, first=x.text, second=y.text),
-                          max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
+                          query, (x, y), max_tokens=1, choice=tuple(LABELS), top_logprobs=10)
                  for x, y in orders]
         completions = await engine.chat(calls)
         judgments, first_wins = [], []
@@ -50,7 +78,7 @@ class PairwiseAgent(Agent):
             first_wins.append(probability)
             judgments.append(judgment(self.name, call, [x, y], completion, probability, status,
                                       note))
-        return (first_wins[0] + (1 - first_wins[1])) / 2, judgments
+        return verdict(first_wins[0], 1 - first_wins[1], params.rule), judgments
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """The letter of the better passage, with every label's logprob."""

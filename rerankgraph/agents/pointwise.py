@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from rerankgraph.agents.base import Agent, Oracle, SimulatedReply, judge_each, render
-from rerankgraph.agents.parsing import read_yes_no
+from rerankgraph.agents.parsing import YES_NO_FROM_WORD, read_yes_no
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
@@ -47,6 +47,13 @@ class PointwiseAgent(Agent):
     @staticmethod
     def read(reply: Completion) -> tuple[float, ParseStatus, str]:
         return read_yes_no(reply.text, reply.first_token_logprobs)
+
+    @staticmethod
+    def measured(item: Judgment) -> bool:
+        """A score is a measured probability only when read from the logprobs; a reply
+        word (repaired) or the neutral default (fallback) ranks below every measured one
+        (see graphs.scoring.below_measured)."""
+        return item.status != ParseStatus.FALLBACK and YES_NO_FROM_WORD not in item.note
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """P(yes) is the passage's relevance, kept off 0 and 1."""

@@ -146,7 +146,7 @@ class ExpandAgent(Agent):
         regex += r"\}"
         budget = keywords * (QUERY_CHARS // 2 + 4) + (PASSAGE_CHARS // 2 if passage else 0) + 16
         return self.ask(render(self.template, query=query.text, keywords=keywords,
-                               passage=passage), max_tokens=budget, regex=regex)
+                               passage=passage), query, max_tokens=budget, regex=regex)
 
     async def expand(self, engine: Engine, query: Query, variants: int) -> Judgment:
         call = self.request(query, variants)
@@ -188,7 +188,7 @@ class VerifyAgent(Agent):
                  + r"})?\], " + r'"missing": ' + _string(MISSING_CHARS, 0)
                  + r', "confidence": (100|[1-9]?[0-9])\}')
         call = self.ask(render(self.template, query=query.text, earlier=[d.text for d in old],
-                               passages=[d.text for d in new]),
+                               passages=[d.text for d in new]), query, shown,
                         max_tokens=4 * len(new) + MISSING_CHARS // 2 + 24, regex=regex)
         [completion] = await engine.chat([call])
         verdict, status, note = self.read(completion.text, new)
@@ -215,7 +215,7 @@ class VerifyAgent(Agent):
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """New passages of relevance 0.5 or more are relevant; the confidence is the best
         relevance shown (earlier passages included), scaled to 0-100."""
-        content = request.messages[-1]["content"]
+        content = request.prompt
         earlier = len(re.findall(r'<passage id="E\d+">', content))
         scores = list(oracle.relevance)
         relevant = [i + 1 for i, s in enumerate(scores[earlier:]) if s >= 0.5]
@@ -240,7 +240,7 @@ class RefineAgent(Agent):
                  + _exactly(_string(QUERY_CHARS), variants) + r"\}")
         call = self.ask(render(self.template, query=query.text, tried=list(tried),
                                missing=missing, passages=[d.text for d in shown],
-                               count=variants),
+                               count=variants), query, shown,
                         max_tokens=REFLECTION_CHARS // 2 + variants * (QUERY_CHARS // 2 + 4) + 16,
                         regex=regex)
         [completion] = await engine.chat([call])
@@ -257,7 +257,7 @@ class RefineAgent(Agent):
         opening words of the i-th most relevant passage shown."""
         query = _prompt_query(request)
         texts = re.findall(r"<passage[^>]*>\s*\[\d+\] (.*?)\s*</passage>",
-                           request.messages[-1]["content"], re.DOTALL)
+                           request.prompt, re.DOTALL)
         order = sorted(range(len(texts)), key=lambda i: -oracle.relevance[i])
         queries = []
         for i in range(_asked_for(request, "new")):
@@ -272,11 +272,11 @@ _PROMPT_QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
 
 
 def _prompt_query(request: ChatRequest) -> str:
-    found = _PROMPT_QUERY.search(request.messages[-1]["content"])
+    found = _PROMPT_QUERY.search(request.prompt)
     return (found.group(1) if found else "").replace('"', "").replace("\\", "")
 
 
 def _asked_for(request: ChatRequest, kind: str) -> int:
     """How many queries of `kind` ("keyword", "new") the prompt asks for."""
-    found = re.search(rf"write (\d+) {kind} search quer", request.messages[-1]["content"])
+    found = re.search(rf"write (\d+) {kind} search quer", request.prompt)
     return int(found.group(1)) if found else 1

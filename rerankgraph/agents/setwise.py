@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +32,9 @@ class SetwiseParams(BaseModel):
 
     num_child: int = Field(3, ge=1, le=20, description="children per heap node (set = 1 + this)")
     k: int = Field(10, ge=1, description="how many top documents to extract")
+    sort: Literal["heapsort", "bubblesort"] = Field(
+        "heapsort", description="heapsort, or bubblesort: k passes of windows of "
+                                "1 + num_child from the bottom up")
     max_doc_tokens: int = Field(160, ge=8, description="passage token budget")
 
 
@@ -46,7 +50,7 @@ class SetwiseAgent(Agent):
         docs = await fit_candidates(engine, docs_in, params.max_doc_tokens)
         prompt = render(self.template, query=query.text, passages=[d.text for d in docs],
                         labels=labels)
-        call = self.ask(prompt, max_tokens=1, choice=tuple(labels),
+        call = self.ask(prompt, query, docs, max_tokens=1, choice=tuple(labels),
                         top_logprobs=min(20, len(labels) + 5))
         [completion] = await engine.chat([call])
         chosen, status, note = read_choice(completion.text, completion.first_token_logprobs,

@@ -78,7 +78,7 @@ class SummaryAgent(Agent):
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
         """The children's opening words: unique per node, and not a model's prose."""
-        items = _ITEM.findall(request.messages[-1]["content"])
+        items = _ITEM.findall(request.prompt)
         return SimulatedReply(_MARKUP.sub(" ", fallback_summary(items, words=4))
                               or "empty group")
 

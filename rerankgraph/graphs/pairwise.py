@@ -1,4 +1,5 @@
-"""`pairwise`: PRP with both orders per comparison, top k by binary heapsort."""
+"""`pairwise`: PRP with both orders per comparison, top k by binary heapsort (or by
+PRP-Sliding-K's bubble passes)."""
 
 from __future__ import annotations
 
@@ -19,22 +20,28 @@ def build_graph() -> Any:
 
     async def best_of(context: RerankContext, query: Query, docs: Sequence[Candidate],
                       sink: list[Judgment]) -> int:
-        # A knockout over the set: the winner of each comparison meets the next doc.
+        # A knockout over the set: each challenger meets the best so far, so each
+        # comparison waits for the one before (the two orders of one go together).
         best = 0
         for challenger in range(1, len(docs)):
-            p_best_wins, judgments = await agent.prefer(context.engine, query, docs[best],
-                                                        docs[challenger], context.params)
+            outcome, judgments = await agent.prefer(context.engine, query, docs[best],
+                                                    docs[challenger], context.params)
             sink.extend(judgments)
-            # An exact tie (two unreadable replies) keeps the first stage's preference.
+            # A tie (the orders disagree, or both replies were unreadable) goes to the
+            # first stage's preference: PRP scores it half a win each, and a heap needs
+            # one winner.
             tie_to_challenger = best_prior([docs[best], docs[challenger]]) == 1
-            if p_best_wins < 0.5 or (p_best_wins == 0.5 and tie_to_challenger):
+            if outcome == "second" or (outcome == "tie" and tie_to_challenger):
                 best = challenger
         return best
 
-    return build_heap_graph(agent.name, best_of, lambda params: 2)
+    # Heapsort compares a parent with its two children; a bubble pass, neighbours.
+    return build_heap_graph(agent.name, best_of,
+                            lambda params: 2 if params.sort == "heapsort" else 1)
 
 
 METHOD = MethodSpec(
     name="pairwise", build_graph=build_graph, params=PairwiseParams,
-    description="PRP: two passages per call, both orders, top k by binary heapsort",
+    description="PRP: two passages per call, both orders must agree, top k by heapsort "
+                "or sliding passes",
     aliases=("prp",))

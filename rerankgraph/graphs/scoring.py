@@ -53,6 +53,16 @@ def rank_by_score(candidates: Sequence[Candidate], scores: dict[str, float]
             + [ScoredDoc(doc_id=d, score=float("-inf")) for d in unscored])
 
 
+def below_measured(scores: dict[str, float], unmeasured: set[str]) -> dict[str, float]:
+    """Scores read without a probability (a reply word, a default) placed below every
+    measured one: squeezed into [0, lowest measured) in their own order, so a repaired
+    "yes" never outranks a document the judge measurably rated."""
+    floor = min((s for d, s in scores.items() if d not in unmeasured), default=None)
+    if floor is None or not unmeasured:
+        return scores
+    return {d: (floor * (0.25 + 0.5 * s) if d in unmeasured else s) for d, s in scores.items()}
+
+
 def build_scoring_graph(agent: ScoringAgent) -> Any:
     """A fresh compiled graph that scores each candidate with `agent` and sorts."""
 
@@ -70,6 +80,10 @@ def build_scoring_graph(agent: ScoringAgent) -> Any:
 
     def rank(state: RerankState) -> dict:
         scores = {j.doc_ids[0]: float(j.parsed) for j in state["judgments"]}
+        measured = getattr(agent, "measured", None)
+        if measured is not None:
+            scores = below_measured(scores, {j.doc_ids[0] for j in state["judgments"]
+                                             if not measured(j)})
         return {"ranking": rank_by_score(state["candidates"], scores)}
 
     graph = StateGraph(RerankState, context_schema=RerankContext)

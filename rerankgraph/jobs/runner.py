@@ -46,7 +46,8 @@ class JobReport:
             f"{len(self.failures)} failed, {totals.llm_calls} LLM calls "
             f"({self.cache_hits} from cache), {totals.prompt_tokens} prompt + "
             f"{totals.completion_tokens} completion tokens, {totals.repaired} repaired, "
-            f"{totals.fallbacks} fallbacks, {totals.truncated_docs} truncated docs, "
+            f"{totals.fallbacks} fallbacks, {totals.unchanged} orders left as shown, "
+            f"{totals.unscored_docs} unscored docs, {totals.truncated_docs} truncated docs, "
             f"{self.wall_time_s:.1f} s, {totals.tokens_per_s:,.0f} tok/s")
         if self.prefix_cache and self.prefix_cache[1]:
             hits, queried = self.prefix_cache
@@ -75,6 +76,8 @@ class JobTotals:
     wall_time_s: float
     simulated: bool
     flagged_docs: int = 0
+    unchanged: int = 0
+    unscored_docs: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -93,6 +96,8 @@ class JobTotals:
             completion_tokens=sum(p.completion_tokens for p in provenance),
             repaired=sum(p.repaired for p in provenance),
             fallbacks=sum(p.fallbacks for p in provenance),
+            unchanged=sum(p.unchanged for p in provenance),
+            unscored_docs=sum(len(p.unscored_docs) for p in provenance),
             truncated_docs=sum(p.truncated_docs for p in provenance),
             run_tokens=sum(j.prompt_tokens + j.completion_tokens
                            for p in fresh for j in p.judgments if not j.cached),

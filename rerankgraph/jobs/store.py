@@ -106,10 +106,13 @@ def _completion_from_json(text: str) -> Completion:
                       finish_reasons=tuple(data["finish_reasons"]), cached=True)
 
 
+_TAGS = ("purpose", "query_id", "doc_ids")  # fields the engine never sees
+
+
 def request_key(model: str, request: ChatRequest) -> str:
-    """The cache key of a request: everything the engine sees (its purpose is a tag the
-    engine never sees, so it is left out)."""
-    sent = {k: v for k, v in asdict(request).items() if k != "purpose"}
+    """The cache key of a request: everything the engine sees (its tags are left out,
+    so keys made before a tag existed still match)."""
+    sent = {k: v for k, v in asdict(request).items() if k not in _TAGS}
     payload = json.dumps({"model": model, **sent}, sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()
 

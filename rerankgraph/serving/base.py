@@ -66,6 +66,23 @@ class ChatRequest:
     choice: tuple[str, ...] | None = None
     regex: str | None = None
     purpose: str = ""
+    # What the request is about: the query id and the passages' doc ids in prompt order.
+    # Tags like `purpose`: never rendered nor sent; the simulated judge reads them
+    # instead of matching texts (documents can share an opening).
+    query_id: str = ""
+    doc_ids: tuple[str, ...] = ()
+
+    @property
+    def prompt(self) -> str:
+        """The last user message (the rendered template)."""
+        return next(m["content"] for m in reversed(self.messages) if m["role"] == "user")
+
+    @property
+    def reply_prefix(self) -> str | None:
+        """The opening of the reply when the messages end with an assistant turn that the
+        model continues (e.g. "[" before a ranking); else None."""
+        last = self.messages[-1]
+        return last["content"] if last["role"] == "assistant" else None
 
 
 @dataclass(frozen=True)

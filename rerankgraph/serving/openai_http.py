@@ -199,6 +199,12 @@ class OpenAIEngine(Engine):
             "max_tokens": request.max_tokens, "temperature": request.temperature,
             "n": request.n,
         }
+        if request.reply_prefix is not None:
+            if not self.vllm_extensions:
+                raise EngineError(f"{self.base_url}: this method opens the model's reply "
+                                  f"with {request.reply_prefix!r}, which needs vLLM's chat "
+                                  "extensions (continue_final_message); the server has none")
+            body["continue_final_message"], body["add_generation_prompt"] = True, False
         if request.seed is not None:
             body["seed"] = request.seed
         if request.top_logprobs is not None:

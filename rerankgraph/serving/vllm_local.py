@@ -76,8 +76,10 @@ class VllmEngine(Engine):
 
     def render_prompt_ids(self, request: ChatRequest) -> list[int]:
         """Token ids of the chat prompt, through the model's own chat template."""
+        prefilled = request.reply_prefix is not None  # the model continues that turn
         text = self._tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True)
+            list(request.messages), tokenize=False, add_generation_prompt=not prefilled,
+            continue_final_message=prefilled)
         return list(self._tokenizer.encode(text, add_special_tokens=False))
 
     def sampling_params(self, request: ChatRequest) -> Any:

@@ -5,9 +5,12 @@ Gaussian noise on relevance scores, a probability of flipping a comparison, and 
 towards passages shown earlier. It is never a default, and everything it produces is
 labelled as simulated (model name, provenance, run tag).
 
-The simulator knows no method. It reads the query and the passages from the prompt
-(every template writes `Search query: ...` and fences passages in `<passage>` tags),
-looks up their grades, adds the noise, and hands them to the agent named by the
+The simulator knows no method. It finds the passages in the prompt (every template
+fences them in `<passage>` tags) and knows which documents they are from the request's
+tags (`query_id`, `doc_ids`), which never reach a prompt. Requests without tags (a
+tree node's description, texts passed without ids) are matched by text: the query by
+its `Search query: ...` line, a passage by its opening, which documents can share. It
+looks up the grades, adds the noise, and hands them to the agent named by the
 request's `purpose`: each agent's `simulate` says what its reply looks like.
 """
 
@@ -69,6 +72,8 @@ class SimulatedJudge(Engine):
         self._qrels = qrels
         self._max_grade = max((g for docs in qrels.values() for g in docs.values()), default=1) or 1
         self._query_ids = {fence(text, "query"): qid for qid, text in queries.items()}
+        self._known_queries = set(queries)
+        self._known_docs = set(corpus)
         self._doc_ids: dict[str, str] = {}
         for doc_id, (title, text) in corpus.items():
             full = f"{title}\n{text}" if title else text
@@ -93,21 +98,26 @@ class SimulatedJudge(Engine):
                            for node in tree.nodes if node.summary})
 
     # -- reading a prompt ------------------------------------------------------------
-    def _passage_docs(self, content: str) -> list[frozenset[str]]:
-        """The documents each passage of a prompt stands for: itself, or a group's."""
+    def _passage_docs(self, request: ChatRequest, content: str) -> list[frozenset[str]]:
+        """The documents each passage of a prompt stands for: a group's (a tree node's
+        description), the tagged document, or the document whose opening it shows."""
+        texts = [" ".join(p.split()) for p in _PASSAGE.findall(content)]
+        tagged = request.doc_ids if len(request.doc_ids) == len(texts) else ("",) * len(texts)
         found = []
-        for passage in _PASSAGE.findall(content):
-            text = " ".join(passage.split())
+        for text, tag in zip(texts, tagged, strict=True):
             group = self._groups.get(text)
             if group is None:
-                doc_id = self._doc_ids.get(text[:_KEY_CHARS])
+                doc_id = tag if tag in self._known_docs else self._doc_ids.get(text[:_KEY_CHARS])
                 group = frozenset((doc_id,)) if doc_id is not None else frozenset()
             found.append(group)
         return found
 
-    def _grades(self, content: str, passages: list[frozenset[str]]) -> list[float]:
-        query = _QUERY.search(content)
-        qid = self._query_ids.get(query.group(1).strip()) if query else None
+    def _grades(self, request: ChatRequest, content: str, passages: list[frozenset[str]]
+                ) -> list[float]:
+        qid = request.query_id if request.query_id in self._known_queries else None
+        if qid is None:
+            query = _QUERY.search(content)
+            qid = self._query_ids.get(query.group(1).strip()) if query else None
         judged = self._qrels.get(qid or "", {})
         return [max((judged.get(d, 0) for d in docs), default=0) / self._max_grade
                 for docs in passages]
@@ -133,10 +143,10 @@ class SimulatedJudge(Engine):
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: ChatRequest) -> Completion:
-        content = request.messages[-1]["content"]
+        content = request.prompt
         agent = self._agent(request.purpose)
-        passages = self._passage_docs(content)
-        grades = self._grades(content, passages)
+        passages = self._passage_docs(request, content)
+        grades = self._grades(request, content, passages)
         if not grades and agent.reads_passages:
             raise InputError(f"the simulated judge found no <passage> in agent "
                              f"{agent.name!r}'s prompt ({agent.template})")

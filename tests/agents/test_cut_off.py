@@ -33,7 +33,10 @@ def test_pointwise_reply_cut_before_its_word_is_repaired():
         ("fallback", "reply '???' is neither yes nor no; scored 0.5")]
     assert (result.provenance.repaired, result.provenance.fallbacks) == (1, 1)
     p_yes = math.exp(-0.1) / (math.exp(-0.1) + math.exp(-2.5))
-    assert [d.score for d in result.ranking] == [pytest.approx(p_yes), pytest.approx(p_yes), 0.5]
+    # The fallback's neutral 0.5 is no measurement: it goes below the lowest measured
+    # score (half of it, see graphs.scoring.below_measured).
+    assert [d.score for d in result.ranking] == [pytest.approx(p_yes), pytest.approx(p_yes),
+                                                 pytest.approx(p_yes / 2)]
 
 
 def test_rubric_reply_padded_to_max_tokens_is_repaired():

@@ -17,8 +17,9 @@ def test_pointwise_unreadable_replies_fall_back_and_are_counted():
     provenance = result.provenance
     assert sorted(result.doc_ids) == ["d0", "d1", "d2", "d3"]
     assert (provenance.llm_calls, provenance.fallbacks, provenance.repaired) == (4, 1, 2)
-    assert result.doc_ids[0] == "d2"  # "Yes" read as 1.0 beats P(yes)=0.85
-    assert result.doc_ids[-1] == "d3"
+    # The measured P(yes)=0.88 first; then the replies without logprobs, below it in
+    # their own order: "Yes", the fallback, "no".
+    assert result.doc_ids == ["d0", "d2", "d1", "d3"]
     fallback = next(j for j in provenance.judgments if j.status == "fallback")
     assert fallback.doc_ids == ("d1",) and fallback.parsed == 0.5 and fallback.raw_reply == "???"
 
@@ -109,3 +110,19 @@ def test_strict_mode_fails_only_the_offending_query_in_a_batch():
     assert results[0].ok and not results[1].ok
     assert results[1].error_kind == "strict" and "2 fallback replies under --strict" in results[1].error
     assert results[1].provenance.fallbacks == 2  # what was judged is kept
+
+
+def test_a_repaired_yes_never_outranks_a_measured_probability():
+    def reply(request):
+        if "Bananas" in request.prompt:  # no logprobs: the reply word alone is read
+            return Completion(texts=("yes",))
+        if "Eiffel" in request.prompt:
+            return Completion(texts=("no",), logprobs=(({"yes": -2.0, "no": -0.2},),))
+        return Completion(texts=("yes",), logprobs=(({"yes": -0.4, "no": -1.2},),))
+
+    docs = ["Bananas are yellow.", "The Eiffel Tower is in Paris.", "Paris is in France."]
+    result = Reranker("pointwise", engine=ScriptedEngine([reply])).rerank("France", docs)
+    assert result.provenance.repaired == 1
+    assert result.doc_ids == ["d2", "d1", "d0"]  # the repaired yes comes last
+    scores = [d.score for d in result.ranking]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[-1] < scores[-2]

@@ -4,6 +4,8 @@ import pytest
 from pydantic import BaseModel
 
 from rerankgraph.agents.parsing import (
+    UNCLOSED_NOTE,
+    answer_text,
     first_json_object,
     read_json,
     read_json_field_number,
@@ -62,6 +64,43 @@ def test_strip_reasoning_handles_unclosed_tags():
     assert strip_reasoning("<think>never closed") == ""
 
 
+def test_answer_text_keeps_the_text_after_an_unclosed_think_and_says_so():
+    assert answer_text("<think>never closed [2] > [1]") == ("never closed [2] > [1]", UNCLOSED_NOTE)
+    # An answer standing before the unclosed block is outside the reasoning: kept as is.
+    assert answer_text("[2] > [1] <think>second thoughts") == ("[2] > [1]", "")
+    assert answer_text("<think>done</think> [1]") == ("[1]", "")
+    assert answer_text("<think>") == ("", "")
+
+
+def test_reasoning_before_a_lone_closing_tag_is_dropped():
+    # Templates that open <think> in the prompt leave only the closing tag in the reply.
+    assert strip_reasoning('draft "score": 20</think>\n{"score": 80}') == '{"score": 80}'
+    assert answer_text("a</think> b <think> c") == ("b", "")
+
+
+def test_unclosed_think_is_read_and_counted_as_a_repair():
+    reply, status, note = read_json('<think>so the answer is {"score": 4}', Reply)
+    assert reply == Reply(score=4) and status == ParseStatus.REPAIRED and UNCLOSED_NOTE in note
+    score, status, note = read_yes_no("<think>yes, it answers the query", {})
+    assert (score, status) == (1.0, ParseStatus.REPAIRED) and UNCLOSED_NOTE in note
+
+
+def test_read_json_takes_the_last_object_that_fits():
+    text = 'Format: {"score": 0}. My answer: {"score": 6} {"note": "not a reply"}'
+    reply, status, note = read_json(text, Reply)
+    assert reply == Reply(score=6) and status == ParseStatus.REPAIRED and "last" in note
+
+
+def test_cut_off_json_score_is_the_last_one_outside_the_reasoning():
+    quoted_in_reasoning = '{"reasoning": "I first wrote "score": 20, then", "score": 80'
+    assert read_json_field_number(quoted_in_reasoning, "score") == 80.0
+    in_think = '<think>"score": 20</think>{"reasoning": "r", "score": 90, "reas'
+    assert read_json_field_number(in_think, "score") == 90.0
+    assert read_json_field_number('draft "score": 20</think>{"score": 70', "score") == 70.0
+    # Only reasoning, cut off before any answer: no score is taken from it.
+    assert read_json_field_number('<think>I would say "score": 30', "score") is None
+
+
 def test_rubric_reading_counts_repairs_and_fallbacks():
     ok = Completion(texts=('{"reasoning": "on topic", "score": 80}',))
     cut = Completion(texts=('{"score": 140, "reasoning": "cut off mid',))
@@ -71,3 +110,10 @@ def test_rubric_reading_counts_repairs_and_fallbacks():
     assert read_rubric(junk)[:2] == (50.0, ParseStatus.FALLBACK)
     mixed = Completion(texts=('{"reasoning": "a", "score": 20}', "junk"))
     assert read_rubric(mixed)[:2] == (35.0, ParseStatus.FALLBACK)
+
+
+def test_rubric_reads_the_final_score_not_one_in_the_reasoning():
+    think = Completion(texts=('<think>maybe "score": 20</think>{"reasoning": "r", "score": 140}',))
+    assert read_rubric(think)[:2] == (100.0, ParseStatus.REPAIRED)
+    quoted = Completion(texts=('{"reasoning": "not "score": 20", "score": 80}',))
+    assert read_rubric(quoted)[:2] == (80.0, ParseStatus.REPAIRED)
