@@ -83,3 +83,12 @@ async def test_compiled_graph_embeds_as_a_subgraph(method, local_engine, dl19_re
     assert len(state["judgments"]) >= 1 and len(state["answer_context"]) == 3
     top_id = state["ranking"][0].doc_id
     assert state["answer_context"][0] == next(c.text for c in candidates if c.doc_id == top_id)
+
+
+def test_a_reply_opened_by_the_method_is_continued_not_restarted(local_engine):
+    from rerankgraph.serving.base import ChatRequest
+
+    opened = ChatRequest(messages=({"role": "user", "content": "Rank [A] and [B]."},
+                                   {"role": "assistant", "content": "["}))
+    prompt = local_engine.tokenizer.decode(local_engine.render_prompt_ids(opened))
+    assert prompt.endswith("<|im_start|>assistant\n[")  # no end of turn, no new header

@@ -53,3 +53,17 @@ def test_choice_and_regex_through_response_format(standard_engine, dl19_request)
 def test_without_a_tokenizer_it_says_what_to_give(served_engine):
     with pytest.raises(EngineError, match="give --tokenizer"):
         OpenAIEngine(served_engine.base_url, api_key=TEST_API_KEY, extensions=False)
+
+
+def test_first_with_its_reply_opened_at_a_bracket(standard_engine, served_engine,
+                                                  dl19_request):
+    query, docs = dl19_request.query, list(dl19_request.candidates[:4])
+    params = {"window": 4, "stride": 2}
+    # vLLM's extension continues the assistant turn, so the one token is a label.
+    served = Reranker("first", engine=served_engine, params=params).rerank(query, docs)
+    [window] = served.provenance.judgments
+    assert window.raw_reply in ("A", "B", "C", "D") and served.provenance.fallbacks == 0
+    assert sorted(served.doc_ids) == sorted(d.doc_id for d in docs)
+    # A standard server cannot continue a turn: said in one line, not sent differently.
+    with pytest.raises(EngineError, match="opens the model's reply with '\\['"):
+        Reranker("first", engine=standard_engine, params=params).rerank(query, docs)
