@@ -1,9 +1,12 @@
 """Single-token listwise judge (FIRST): one generated token per window; the order comes
 from the probabilities of every passage label at that first output position.
 
-The reply is constrained to one label, but vLLM reports the top logprobs of the
-unconstrained distribution, which is what FIRST ranks by. Labels outside the top
-alternatives keep their prior order below the ones seen, and are noted."""
+The reply is constrained to one label. vLLM 0.32 computes logprobs after the
+structured-output mask (the model runner applies the grammar bitmask to the logits
+before the sampler reads them), so the alternatives are exactly the window's labels,
+ranked by the model's probability among them; the window is at most the number of
+alternatives returned, so every label is seen. bench/logprobs.py measured the same
+nDCG@10 with the constraint removed (docs/benchmarks.md, section `logprobs`)."""
 
 from __future__ import annotations
 
@@ -75,9 +78,10 @@ class FirstAgent(Agent):
 
 def order_from_first_token(logprobs: dict[str, float], text: str, labels: list[str]
                            ) -> tuple[list[int], ParseStatus, str]:
-    """Labels by probability, then unseen ones in prior order. Without any label among
-    the alternatives, the generated label goes first (REPAIRED) or the prior order stays
-    (FALLBACK)."""
+    """Labels by probability. A server that returns fewer labels than the window (not
+    vLLM under the constraint) gets the missing ones in prior order below, counted as
+    REPAIRED; without any label, the generated one goes first (REPAIRED) or the prior
+    order stays (FALLBACK)."""
     mass = label_probabilities(logprobs, labels)
     if not mass:
         chosen = read_label(text, labels)
@@ -87,5 +91,7 @@ def order_from_first_token(logprobs: dict[str, float], text: str, labels: list[s
         return [chosen, *rest], ParseStatus.REPAIRED, "no label logprobs; used the reply"
     seen = sorted(mass, key=lambda i: (-mass[i], i))
     unseen = [i for i in range(len(labels)) if i not in mass]
-    note = f"{len(unseen)} labels outside the top alternatives" if unseen else ""
-    return seen + unseen, ParseStatus.OK, note
+    if unseen:
+        return (seen + unseen, ParseStatus.REPAIRED,
+                f"{len(unseen)} labels missing from the logprobs; kept in prior order")
+    return seen, ParseStatus.OK, ""

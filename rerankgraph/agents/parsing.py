@@ -59,15 +59,12 @@ def _join(*notes: str) -> str:
 
 
 def yes_probability(logprobs: dict[str, float]) -> float | None:
-    """P(yes) / (P(yes) + P(no)) from the first reply token's top logprobs, summing
-    case and space variants. None when neither word is among the alternatives."""
-    mass = {"yes": 0.0, "no": 0.0}
-    for token, logprob in logprobs.items():
-        word = token.strip().lower()
-        if word in mass:
-            mass[word] += math.exp(logprob)
-    total = mass["yes"] + mass["no"]
-    return mass["yes"] / total if total > 0 else None
+    """P(yes) / (P(yes) + P(no)) from the first reply token's logprobs. Under the
+    choice constraint those are the only tokens with mass (vLLM masks before computing
+    logprobs), so no case or space variant is looked for. None when neither is there."""
+    mass = {word: math.exp(logprobs[word]) for word in ("yes", "no") if word in logprobs}
+    total = sum(mass.values())
+    return mass.get("yes", 0.0) / total if total > 0 else None
 
 
 YES_NO_FROM_WORD = "no yes/no logprobs; read the reply word"

@@ -1,8 +1,11 @@
 """Pointwise yes/no judge: score = P(yes) / (P(yes) + P(no)) of one generated token.
 
-The reply is constrained to the words yes/no (structured outputs, choice); the score
-comes from the first position's top logprobs, which vLLM reports before the
-constraint masks the distribution.
+The reply is constrained to the words yes/no (structured outputs, choice). vLLM 0.32
+computes logprobs after that mask, so the first position's alternatives are the two
+words and the score is the model's choice between them. bench/logprobs.py compared it
+with the unconstrained top-20: about the same nDCG@10, but two thirds of the free
+replies had neither word among their top 20 and could only be read from the text
+(docs/benchmarks.md, section `logprobs`); so the constraint stays.
 """
 
 from __future__ import annotations

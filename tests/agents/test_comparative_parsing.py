@@ -69,9 +69,14 @@ def test_labels_and_choices():
 
 
 def test_first_orders_by_label_probability_then_prior_order():
+    every = {"C": math.log(0.5), "A": math.log(0.3), "D": math.log(0.15), "B": math.log(0.05)}
+    assert order_from_first_token(every, "C", ["A", "B", "C", "D"]) == (
+        [2, 0, 3, 1], ParseStatus.OK, "")
+    # Fewer labels than the window (a server other than vLLM under the constraint):
+    # the missing ones keep their prior order below, and it counts as a repair.
     logprobs = {"C": math.log(0.5), "A": math.log(0.3), "x": math.log(0.2)}
     order, status, note = order_from_first_token(logprobs, "C", ["A", "B", "C", "D"])
-    assert order == [2, 0, 1, 3] and status == ParseStatus.OK and "2 labels" in note
+    assert order == [2, 0, 1, 3] and status == ParseStatus.REPAIRED and "2 labels" in note
     order, status, _ = order_from_first_token({}, "B", ["A", "B", "C"])
     assert order == [1, 0, 2] and status == ParseStatus.REPAIRED
     assert order_from_first_token({}, "", ["A", "B"])[1] == ParseStatus.FALLBACK

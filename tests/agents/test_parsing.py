@@ -22,9 +22,12 @@ class Reply(BaseModel):
     score: int
 
 
-def test_yes_probability_sums_variants():
-    logprobs = {"yes": math.log(0.3), " Yes": math.log(0.1), "no": math.log(0.4), "n": -1.0}
-    assert yes_probability(logprobs) == pytest.approx(0.5)
+def test_yes_probability_reads_the_two_allowed_words():
+    # Under the choice constraint only "yes" and "no" have finite logprobs; the masked
+    # rest come back as -inf (no mass), if at all.
+    logprobs = {"yes": math.log(0.3), "no": math.log(0.1), "Yes": -math.inf}
+    assert yes_probability(logprobs) == pytest.approx(0.75)
+    assert yes_probability({"no": -0.1}) == 0.0
     assert yes_probability({"maybe": -0.1}) is None
 
 
