@@ -41,7 +41,9 @@ def main() -> None:
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.vllm_local import VllmEngine
 
-    names = args.methods.split(",") if args.methods else [m.name for m in list_methods() if m.kind == "rerank"]
+    # vic fuses several runs; this table reranks one (its rows are in the rvr section).
+    names = (args.methods.split(",") if args.methods else
+             [m.name for m in list_methods() if m.kind == "rerank" and not m.fuses])
     job, first_stage = load_job(args.data, args.queries, args.depth)
     qids = [r.query.id for r in job.requests]
     out = Path(tempfile.mkdtemp(prefix="rerankgraph-methods-"))
