@@ -55,9 +55,10 @@ def raw_side(prompts: Path) -> dict:
     from vllm.inputs import TokensPrompt
 
     from rerankgraph.serving.model_store import pull_embedded_model
-    from rerankgraph.serving.platform import default_engine_settings
+    from rerankgraph.serving.platform import apply_cpu_env_defaults, default_engine_settings
     from rerankgraph.serving.vllm_local import DEFAULT_MAX_MODEL_LEN
 
+    apply_cpu_env_defaults()  # the CPU settings our engine sets up before it loads
     sent = pickle.loads(prompts.read_bytes())
     llm = LLM(model=str(pull_embedded_model()), max_model_len=DEFAULT_MAX_MODEL_LEN,
               enable_prefix_caching=True, **default_engine_settings())
