@@ -57,8 +57,7 @@ def build_heap_graph(name: str, best_of: BestOfFactory, arity_of: Callable[[Any]
     """A fresh compiled graph that extracts the top `params.k`; `arity_of(params)` is
     the number of children a set compares its parent with."""
 
-    def judge(state: HeapState, runtime: HeapRuntime, sink: list[Judgment]
-              ) -> tuple[Judged, dict[str, int]]:
+    def judge(state: HeapState, runtime: HeapRuntime, sink: list[Judgment]) -> Judged:
         by_id = {c.doc_id: c for c in state["candidates"]}
         answers = dict(state.get("judged", {}))
 
@@ -66,7 +65,7 @@ def build_heap_graph(name: str, best_of: BestOfFactory, arity_of: Callable[[Any]
             return await best_of(runtime.context, state["query"],
                                  [by_id[d] for d in doc_ids], sink)
 
-        return Judged(pick, answers), answers
+        return Judged(pick, answers)
 
     def start(state: HeapState, runtime: HeapRuntime) -> dict:
         params = runtime.context.params
@@ -79,29 +78,29 @@ def build_heap_graph(name: str, best_of: BestOfFactory, arity_of: Callable[[Any]
     async def heapify(state: HeapState, runtime: HeapRuntime) -> dict:
         """Sifts the deepest level left; its sets are judged concurrently."""
         judgments: list[Judgment] = []
-        judged, answers = judge(state, runtime, judgments)
+        judged = judge(state, runtime, judgments)
         heap = list(state["order"])
         await heapify_level(heap, state["levels"][0], arity_of(runtime.context.params), judged)
-        return {"order": heap, "levels": state["levels"][1:], "judged": answers,
+        return {"order": heap, "levels": state["levels"][1:], "judged": dict(judged.answers),
                 "judgments": judgments}
 
     async def pick(state: HeapState, runtime: HeapRuntime) -> dict:
         """Takes the root as the next of the top k, and repairs the heap if more are due."""
         judgments: list[Judgment] = []
-        judged, answers = judge(state, runtime, judgments)
+        judged = judge(state, runtime, judgments)
         heap, top = list(state["order"]), list(state["top"])
         end = await extract(heap, state["end"], top, wanted(state, runtime),
                             arity_of(runtime.context.params), judged)
-        return {"order": heap, "end": end, "top": top, "judged": answers,
+        return {"order": heap, "end": end, "top": top, "judged": dict(judged.answers),
                 "judgments": judgments}
 
     async def bubble(state: HeapState, runtime: HeapRuntime) -> dict:
         """One pass from the bottom: the best document met rises to the next place."""
         judgments: list[Judgment] = []
-        judged, answers = judge(state, runtime, judgments)
+        judged = judge(state, runtime, judgments)
         order, done = list(state["order"]), len(state["top"])
         await bubble_pass(order, done, arity_of(runtime.context.params) + 1, judged)
-        return {"order": order, "top": order[:done + 1], "judged": answers,
+        return {"order": order, "top": order[:done + 1], "judged": dict(judged.answers),
                 "judgments": judgments}
 
     def rank(state: HeapState, runtime: HeapRuntime) -> dict:

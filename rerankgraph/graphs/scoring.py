@@ -63,6 +63,18 @@ def below_measured(scores: dict[str, float], unmeasured: set[str]) -> dict[str, 
     return {d: (floor * (0.25 + 0.5 * s) if d in unmeasured else s) for d, s in scores.items()}
 
 
+def rank_judged(agent: object, candidates: Sequence[Candidate],
+                judgments: Sequence[Judgment]) -> list[ScoredDoc]:
+    """The candidates by their one-document judgments' scores; an agent with a
+    `measured` test has its unmeasured scores placed below the measured ones. Shared by
+    this graph and the Ray backend, so both rank alike."""
+    scores = {j.doc_ids[0]: float(j.parsed) for j in judgments}
+    measured = getattr(agent, "measured", None)
+    if measured is not None:
+        scores = below_measured(scores, {j.doc_ids[0] for j in judgments if not measured(j)})
+    return rank_by_score(candidates, scores)
+
+
 def build_scoring_graph(agent: ScoringAgent) -> Any:
     """A fresh compiled graph that scores each candidate with `agent` and sorts."""
 
@@ -79,12 +91,7 @@ def build_scoring_graph(agent: ScoringAgent) -> Any:
         return {"judgments": judgments}
 
     def rank(state: RerankState) -> dict:
-        scores = {j.doc_ids[0]: float(j.parsed) for j in state["judgments"]}
-        measured = getattr(agent, "measured", None)
-        if measured is not None:
-            scores = below_measured(scores, {j.doc_ids[0] for j in state["judgments"]
-                                             if not measured(j)})
-        return {"ranking": rank_by_score(state["candidates"], scores)}
+        return {"ranking": rank_judged(agent, state["candidates"], state["judgments"])}
 
     graph = StateGraph(RerankState, context_schema=RerankContext)
     graph.add_node("judge_batch", judge_batch)

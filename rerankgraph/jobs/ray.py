@@ -77,7 +77,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     from rerankgraph.agents.base import FittedDoc, judgment
     from rerankgraph.agents.pointwise import PointwiseAgent
     from rerankgraph.agents.rubric import RubricAgent
-    from rerankgraph.graphs.scoring import rank_by_score
+    from rerankgraph.graphs.scoring import rank_judged
     from rerankgraph.registry import get_method
     from rerankgraph.sdk import summarize
 
@@ -139,8 +139,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     results = []
     for item in requests:
         found = judgments[item.query.id]
-        scores = {j.doc_ids[0]: float(j.parsed) for j in found}
         results.append(RerankResult(
-            query_id=item.query.id, ranking=tuple(rank_by_score(item.candidates, scores)),
+            query_id=item.query.id, ranking=tuple(rank_judged(agent, item.candidates, found)),
             provenance=summarize(spec.name, f"ray-data:{model}", found, wall)))
     return results
