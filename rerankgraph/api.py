@@ -50,7 +50,9 @@ class RerankBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # clients send fields of other services
 
     # Types as the spec says: 0 is not a boolean, "3" not an integer (nothing coerced).
-    query: StrictStr = Field(min_length=1, max_length=MAX_BYTES)
+    # The pattern puts the blank-query rule into the spec (Python's \s, as the check below).
+    query: StrictStr = Field(min_length=1, max_length=MAX_BYTES,
+                             json_schema_extra={"pattern": r"\S"})
     documents: list[StrictStr | DocumentObject] = Field(min_length=1)
     top_n: int | None = Field(None, ge=1, description="results to return (default: all)")
     return_documents: StrictBool = False

@@ -148,6 +148,18 @@ def test_the_spec_states_the_document_limit(served):
     assert (documents["minItems"], documents["maxItems"]) == (1, 50)
 
 
+def test_the_spec_states_that_a_query_needs_a_visible_character(served):
+    query = httpx.get(f"{served.url}/openapi.json", timeout=10,
+                      headers={"X-API-Key": KEY}).json()[
+        "components"]["schemas"]["RerankBody"]["properties"]["query"]
+    assert query["pattern"] == r"\S"
+    # NEL is whitespace to Python (and to the pattern as a fuzzer reads it), not to ECMA.
+    reply = httpx.post(f"{served.url}/v1/rerank", timeout=10, headers={"X-API-Key": KEY},
+                       json={"query": "\u0085", "documents": ["a"]})
+    assert reply.status_code == 422
+    assert "whitespace" in reply.json()["message"]
+
+
 # -- the spec, fuzzed ------------------------------------------------------------------
 schema = schemathesis.openapi.from_asgi(
     "/openapi.json", build_app(Reranker("pointwise", engine=_judge()), max_documents=20))
