@@ -1,9 +1,15 @@
-"""Method table: every registered method on the same DL19 queries and depth, one engine.
+"""Method table: methods on the same DL19 queries and depth, one engine, each alone and
+fused with the first stage.
 
-    python bench/methods.py --queries 10 --depth 20 [--methods pointwise,listwise]
+    python bench/methods.py --queries 10 --depth 20 \\
+        [--methods "first;listwise;rubric:samples=4;cascade:stages=20@rubric -> 10@listwise"]
 
-Writes nDCG@10, calls/query, prompt and completion tokens/query, wall time and
-repairs/fallbacks per method into docs/benchmarks.md (section `methods`).
+`--methods` takes rows separated by ";", each a method name with optional
+`:name=value,...` parameters. Every row runs with fusion=none (the judge alone); its
+fused rows are then computed from the same rankings with the library's fusion
+(`fuse_with_first_stage`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
+wall time, repairs/fallbacks and the fusion sweep into docs/benchmarks.md (section
+`methods`), and the runs into out/bench-methods/.
 """
 
 from __future__ import annotations
@@ -12,13 +18,33 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DL19, DOC, load_job, write_section  # noqa: E402
+from common import DL19, DOC, ROOT, load_job, write_section  # noqa: E402
+
+# The fusions swept for every row: (how, judge weight); combsum takes no weight.
+SWEEP = [("interpolate", 0.1), ("interpolate", 0.2), ("interpolate", 0.3),
+         ("interpolate", 0.4), ("interpolate", 0.6), ("rrf", 0.5), ("rrf", 0.2),
+         ("combsum", None)]
+
+
+def parse_rows(text: str) -> list[tuple[str, str, dict]]:
+    """(label, method, params) per row of `--methods`."""
+    rows = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        name, _, pairs = part.partition(":")
+        params = {}
+        for pair in filter(None, (p.strip() for p in pairs.split(","))):
+            key, _, value = pair.partition("=")
+            try:
+                params[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                params[key.strip()] = value.strip()
+        rows.append((part, name.strip(), params))
+    return rows
 
 
 def main() -> None:
@@ -27,75 +53,142 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--methods", default="")
     parser.add_argument("--data", type=Path, default=DL19)
+    parser.add_argument("--reuse", action="store_true",
+                        help="read each row's judged rankings from out/bench-methods/ "
+                             "instead of running the engine (fusion rows only change)")
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
-    from rerankgraph.data import (
-        first_stage_lines,
-        run_lines,
-        write_trec_run,
-    )
+    from rerankgraph.data import first_stage_lines, run_lines, write_trec_run
     from rerankgraph.evaluation import evaluate_run
-    from rerankgraph.registry import list_methods
+    from rerankgraph.graphs.fusion import fusion_label, judge_weight
+    from rerankgraph.registry import get_method, list_methods
+    from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import Reranker
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.vllm_local import VllmEngine
+    from rerankgraph.types import RerankResult
 
     # vic fuses several runs; this table reranks one (its rows are in the rvr section).
-    names = (args.methods.split(",") if args.methods else
-             [m.name for m in list_methods() if m.kind == "rerank" and not m.fuses])
+    rows_asked = (parse_rows(args.methods) if args.methods else
+                  [(m.name, m.name, {}) for m in list_methods()
+                   if m.kind == "rerank" and not m.fuses])
     job, first_stage = load_job(args.data, args.queries, args.depth)
     qids = [r.query.id for r in job.requests]
-    out = Path(tempfile.mkdtemp(prefix="rerankgraph-methods-"))
+    out = ROOT / "out" / "bench-methods"
+    out.mkdir(parents=True, exist_ok=True)
     qrels = args.data / "qrels.tsv"
+
+    def ndcg(name: str, results: list[RerankResult]) -> float:
+        path = out / f"{_file_name(name)}.trec"
+        write_trec_run(path, {r.query_id: run_lines(r, first_stage[r.query_id], "bench")
+                              for r in results})
+        return evaluate_run(qrels, path, ["nDCG@10"])["nDCG@10"]
+
     bm25 = out / "bm25.trec"
     write_trec_run(bm25, {q: first_stage_lines(q, first_stage[q], "bm25") for q in qids})
-    rows = [("bm25 (first stage)", evaluate_run(qrels, bm25, ["nDCG@10"])["nDCG@10"],
-             0, 0, 0, 0.0, 0, 0, "", "")]
-    engine = VllmEngine(str(pull_embedded_model()))
+    bm25_ndcg = evaluate_run(qrels, bm25, ["nDCG@10"])["nDCG@10"]
+    table = [("bm25 (first stage)", bm25_ndcg, 0, 0, 0, 0.0, 0, 0, "", "", "")]
+    sweep: dict[str, list[float]] = {}
+    default_rows = []
+    model = str(pull_embedded_model())
+    engine = None if args.reuse else VllmEngine(model)
     try:
-        for name in names:
-            reranker = Reranker(name, engine=engine)
-            started = time.perf_counter()
-            results = reranker.rerank_batch(job.requests)
-            wall = time.perf_counter() - started
+        for label, name, params in rows_asked:
+            spec = get_method(name)
+            saved = out / f"{_file_name(label)}.results.jsonl"
+            if engine is None:
+                results = [RerankResult.model_validate_json(line)
+                           for line in saved.read_text().splitlines()]
+                wall = json.loads((saved.with_suffix(".wall")).read_text())
+            else:
+                reranker = Reranker(name, engine=engine, params={**params, "fusion": "none"})
+                started = time.perf_counter()
+                results = reranker.rerank_batch(job.requests)
+                wall = time.perf_counter() - started
+                saved.write_text("".join(r.model_dump_json() + "\n" for r in results))
+                saved.with_suffix(".wall").write_text(json.dumps(wall))
             failed = [r for r in results if not r.ok]
             if failed:
-                raise SystemExit(f"{name}: {len(failed)} queries failed: {failed[0].error}")
-            path = out / f"{name}.trec"
-            write_trec_run(path, {r.query_id: run_lines(r, first_stage[r.query_id], name)
-                                  for r in results})
+                raise SystemExit(f"{label}: {len(failed)} queries failed: {failed[0].error}")
             n = len(results)
             p = [r.provenance for r in results]
-            rows.append((name, evaluate_run(qrels, path, ["nDCG@10"])["nDCG@10"],
-                         sum(x.llm_calls for x in p) / n, sum(x.prompt_tokens for x in p) / n,
-                         sum(x.completion_tokens for x in p) / n, wall,
-                         sum(x.repaired for x in p), sum(x.fallbacks for x in p),
-                         f"{sum(x.unchanged for x in p)} of {sum(x.llm_calls for x in p)}",
-                         _top10_moved(results, first_stage)))
-            print(rows[-1], flush=True)
+            counts = (sum(x.llm_calls for x in p) / n, sum(x.prompt_tokens for x in p) / n,
+                      sum(x.completion_tokens for x in p) / n, wall,
+                      sum(x.repaired for x in p), sum(x.fallbacks for x in p))
+            table.append((label, ndcg(label, results), *counts,
+                          f"{sum(x.unchanged for x in p)} of {sum(x.llm_calls for x in p)}",
+                          _top10_moved(results, first_stage), "none"))
+            print(table[-1], flush=True)
+            sweep[label] = [ndcg(f"{label}+{how}{weight}", _fused(results, job.requests, how,
+                                                                   weight, fuse_with_first_stage))
+                            for how, weight in SWEEP]
+            # The row with the method's default fusion and the model's default weight.
+            chosen = spec.make_params(params)
+            how = getattr(chosen, "fusion", "none")
+            if how != "none":
+                fused_label, weight = fusion_label(chosen, model)
+                fused = _fused(results, job.requests, how, weight, fuse_with_first_stage)
+                default_rows.append((f"{label} + {fused_label}",
+                                     ndcg(f"{label}+default", fused), *counts, "",
+                                     _top10_moved(fused, first_stage), fused_label))
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
+    table += default_rows
     lines = [f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
-             f"embedded judge SmolLM2-135M-Instruct (float32, in-process vLLM, CPU), default "
-             "parameters of each method. All queries of a method run concurrently.\n",
+             f"embedded judge SmolLM2-135M-Instruct (float32, in-process vLLM, CPU). Each "
+             "method runs with its default parameters and fusion=none; a `+` row is the "
+             "same rankings fused with BM25 by the method's default fusion (no extra call, "
+             "so calls, tokens and time are those of the row it fuses). All queries of a "
+             "row run concurrently.\n",
              "| method | nDCG@10 | calls/query | prompt tok/query | completion tok/query "
              "| wall s (all queries) | repaired | fallbacks | unchanged calls | top-10 moved |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, ndcg, calls, prompt, completion, wall, repaired, fallbacks, unchanged, moved in rows:
-        lines.append(f"| {name} | {ndcg:.4f} | {calls:.1f} | {prompt:,.0f} | {completion:,.1f} "
-                     f"| {wall:.1f} | {repaired} | {fallbacks} | {unchanged} | {moved} |")
-    lines.append("\n`unchanged calls`: windows, sets or groups whose order the judge left as "
-                 "shown (provenance `unchanged`). `top-10 moved`: queries whose top 10 differs "
-                 "from BM25's. A method that moved nothing scores BM25's nDCG@10 by "
-                 "construction; such a figure says nothing of the method.")
+    for label, score, calls, prompt, completion, wall, repaired, fallbacks, unchanged, moved, \
+            _ in table:
+        lines.append(f"| {label} | {score:.4f} | {calls:.1f} | {prompt:,.0f} | "
+                     f"{completion:,.1f} | {wall:.1f} | {repaired} | {fallbacks} | "
+                     f"{unchanged} | {moved} |")
+    lines += ["\n`unchanged calls`: windows, sets or groups whose order the judge left as "
+              "shown (provenance `unchanged`). `top-10 moved`: queries whose top 10 differs "
+              "from BM25's. A method that moved nothing scores BM25's nDCG@10 by "
+              "construction; such a figure says nothing of the method.\n",
+              f"Fusion sweep on the same rankings (BM25 alone: {bm25_ndcg:.4f}); the judge's "
+              "weight is its share. `rrf w=0.5` orders as classic RRF (k=60).\n",
+              "| method | " + " | ".join(_sweep_name(h, w) for h, w in SWEEP) + " |",
+              "|---|" + "---|" * len(SWEEP)]
+    for label, scores in sweep.items():
+        lines.append(f"| {label} | " + " | ".join(
+            f"**{s:.4f}**" if s < bm25_ndcg - 0.01 else f"{s:.4f}" for s in scores) + " |")
+    lines.append(f"\nBold: more than 0.01 below BM25. The embedded judge's default weight "
+                 f"(graphs/fusion.py) is {judge_weight(str(pull_embedded_model())):g}.")
     write_section("methods", "\n".join(lines))
     # Machine-readable copy, read by bench/simulation.py to match noise to the real judge.
     (DOC.parent / "methods.json").write_text(json.dumps(
         {"queries": args.queries, "depth": args.depth,
-         "ndcg": {name: ndcg for name, ndcg, *_ in rows},
-         "calls_per_query": {name: calls for name, _, calls, *_ in rows}}, indent=1) + "\n")
+         "ndcg": {row[0]: row[1] for row in table},
+         "calls_per_query": {row[0]: row[2] for row in table},
+         "fusion_sweep": {label: dict(zip(map(lambda hw: _sweep_name(*hw), SWEEP), scores,
+                                          strict=True)) for label, scores in sweep.items()}},
+        indent=1) + "\n")
     print("\n".join(lines))
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_=.+" else "_" for c in label)
+
+
+def _sweep_name(how: str, weight: float | None) -> str:
+    return how if weight is None else f"{how} w={weight:g}"
+
+
+def _fused(results, requests, how, weight, fuse):
+    """Each query's ranking fused with its candidates' first stage."""
+    by_query = {r.query.id: r.candidates for r in requests}
+    return [r.model_copy(update={"ranking": tuple(fuse(
+        by_query[r.query_id], r.ranking, how, weight if weight is not None else 0.5))})
+        for r in results]
 
 
 def _top10_moved(results, first_stage) -> str:

@@ -10,6 +10,8 @@
 3. Calls against nDCG@10 on those queries for setwise and pairwise (k = 5, 10, 20, and
    their bubblesort variants, and pairwise's mean rule) and groupwise (rounds = 1, 2, 4,
    6), at one noise level: the kind of study the 135M model would take hours for.
+4. Test-time scaling at that noise level: rubric with K=1 and K=4 samples, cascades,
+   dear, and every method alone and fused with BM25.
 Everything here is a SIMULATION from qrels. Writes docs/benchmarks.md section `simulation`.
 """
 
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, DOC, write_section  # noqa: E402
 
 NOISES = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+NO_FUSION = {"fusion": "none"}  # the judge alone, whatever a method's default fusion
 
 
 def main() -> None:
@@ -70,7 +73,7 @@ def main() -> None:
         for noise in NOISES:
             settings = SimulationSettings(score_noise=noise, flip_prob=noise / 2,
                                           position_bias=0.05)
-            scores.append(ndcg_and_calls(spec.name, {}, settings, small)[0])
+            scores.append(ndcg_and_calls(spec.name, NO_FUSION, settings, small)[0])
         target = real["ndcg"].get(spec.name)
         closest = (min(range(len(NOISES)), key=lambda i: abs(scores[i] - target))
                    if target is not None else None)
@@ -91,7 +94,7 @@ def main() -> None:
               "| method | LLM calls/query | nDCG@10 |", "|---|---|---|"]
     exact = SimulationSettings()
     for spec in rerank_methods:
-        ndcg, calls = ndcg_and_calls(spec.name, {}, exact, full)
+        ndcg, calls = ndcg_and_calls(spec.name, NO_FUSION, exact, full)
         lines.append(f"| {spec.name} | {calls:.1f} | {ndcg:.4f} |")
         print(lines[-1], flush=True)
     settings = SimulationSettings(score_noise=0.25, flip_prob=0.1, position_bias=0.05)
@@ -104,9 +107,27 @@ def main() -> None:
               ("pairwise", "rule", ["mean"])]
     for method, name, values in sweeps:
         for value in values:
-            ndcg, calls = ndcg_and_calls(method, {name: value}, settings, full)
+            ndcg, calls = ndcg_and_calls(method, {name: value, **NO_FUSION}, settings, full)
             lines.append(f"| {method} | {name}={value} | {calls:.1f} | {ndcg:.4f} |")
             print(lines[-1], flush=True)
+    bm25_full = out / "bm25-full.trec"
+    write_trec_run(bm25_full, {r.query.id: [f"{r.query.id} Q0 {c.doc_id} {c.rank} {c.score} "
+                                            "bm25" for c in r.candidates] for r in full})
+    lines += ["", f"Part 4: test-time scaling and fusion, same setting as part 3. BM25 alone: "
+              f"{evaluate_run(qrels_path, bm25_full, ['nDCG@10'])['nDCG@10']:.4f}. A "
+              "simulated judge is not the embedded model, so fusion uses the general judge "
+              "weight (0.6, GroupRank's).\n",
+              "| method | setting | LLM calls/query | nDCG@10 |", "|---|---|---|---|"]
+    scaling = [("rubric", {"samples": 1}), ("rubric", {"samples": 4}), ("cascade", {}),
+               ("cascade", {"stages": "100@pointwise -> 30@rubric:samples=4 -> 10@listwise"}),
+               ("dear", {})]
+    scaling += [(spec.name, {"fusion": how}) for spec in rerank_methods
+                if spec.name not in ("cascade", "dear") for how in ("none", "interpolate", "rrf")]
+    for method, params in scaling:
+        ndcg, calls = ndcg_and_calls(method, {**NO_FUSION, **params}, settings, full)
+        shown = ",".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+        lines.append(f"| {method} | {shown} | {calls:.1f} | {ndcg:.4f} |")
+        print(lines[-1], flush=True)
     write_section("simulation", "\n".join(lines))
 
 

@@ -403,13 +403,15 @@ def methods() -> None:
 
 
 @app.command()
-def graph(method: Annotated[str, typer.Argument(help="registered method name or alias")]
-          ) -> None:
+def graph(method: Annotated[str, typer.Argument(help="registered method name or alias")],
+          param: ParamOpt = None) -> None:
     """Print the Mermaid diagram of a method's compiled LangGraph graph (LangGraph's own
-    drawing; paste it into any Mermaid viewer, or a Markdown file)."""
+    drawing; paste it into any Mermaid viewer, or a Markdown file). A cascade is drawn
+    for the stages its --param gives."""
     from rerankgraph.registry import get_method
 
-    typer.echo(get_method(method).build_graph().get_graph().draw_mermaid(), nl=False)
+    built = get_method(method).graph(parse_params(param or []), get_method)
+    typer.echo(built.get_graph().draw_mermaid(), nl=False)
 
 
 @app.command("api")

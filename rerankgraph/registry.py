@@ -9,14 +9,15 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import Any
 
 from rerankgraph.errors import UnknownMethodError
 from rerankgraph.spec import MethodKind, MethodSpec
 
 __all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register"]
 
-BUILTIN_METHODS = ("first", "groupwise", "lattice", "listwise", "pairwise", "pointwise",
-                   "retrieve", "rubric", "rvr", "setwise", "vic")
+BUILTIN_METHODS = ("cascade", "dear", "first", "groupwise", "lattice", "listwise", "pairwise",
+                   "pointwise", "retrieve", "rubric", "rvr", "setwise", "vic")
 
 _METHODS: dict[str, MethodSpec] = {}
 _ALIASES: dict[str, str] = {}
@@ -66,3 +67,15 @@ def get_method(name: str) -> MethodSpec:
 def list_methods() -> list[MethodSpec]:
     _load_methods()
     return [_METHODS[n] for n in sorted(_METHODS)]
+
+
+# LangGraph Studio (langgraph.json) builds graphs from zero-argument factories; methods
+# whose graph embeds other methods are built here, where the registry can find them.
+def cascade_graph() -> Any:
+    """The default cascade, for Studio."""
+    return get_method("cascade").graph(None, get_method)
+
+
+def dear_graph() -> Any:
+    """dear with its default stages, for Studio."""
+    return get_method("dear").graph(None, get_method)

@@ -100,10 +100,10 @@ def left_as_given(judgment: Judgment) -> bool:
 def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_s: float,
               simulated: bool = False, candidates_from: str = "given",
               flagged_docs: Sequence[str] = (), trace: Sequence[dict[str, Any]] = (),
-              unscored_docs: Sequence[str] = ()) -> Provenance:
+              unscored_docs: Sequence[str] = (), fusion: str = "none") -> Provenance:
     """Provenance with every call, token, repair, fallback and unchanged order counted."""
     return Provenance(
-        method=method, model=model, llm_calls=len(judgments),
+        method=method, model=model, llm_calls=sum(j.calls for j in judgments),
         prompt_tokens=sum(j.prompt_tokens for j in judgments),
         completion_tokens=sum(j.completion_tokens for j in judgments),
         wall_time_s=round(wall_time_s, 4),
@@ -111,6 +111,7 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         fallbacks=sum(j.status == ParseStatus.FALLBACK for j in judgments),
         truncated_docs=sum(j.truncated_docs for j in judgments),
         cached_calls=sum(j.cached for j in judgments),
+        dropped_samples=sum(j.dropped_samples for j in judgments), fusion=fusion,
         unchanged=sum(left_as_given(j) for j in judgments),
         unscored_docs=tuple(unscored_docs),
         simulated=simulated, candidates_from=candidates_from,
@@ -160,7 +161,7 @@ class Reranker:
         if self.spec.kind == "search" and self.retriever is None and not self.spec.reranks:
             raise InputError(f"method {self.spec.name!r} searches a corpus: give index= (a "
                              "folder from `rerankgraph index build`) or retriever=")
-        self._graph = self.spec.build_graph()
+        self._graph = self.spec.graph(self.params, get_method)
         self._owns_engine = engine is None
         self._engine = engine
         self._engine_factory: Callable[[], Engine] = lambda: build_engine(
@@ -301,7 +302,8 @@ class Reranker:
                                time.perf_counter() - started, context.engine.simulated,
                                candidates_from=source, flagged_docs=flagged,
                                trace=state.get("trace", []),
-                               unscored_docs=state.get("unscored", []))
+                               unscored_docs=state.get("unscored", []),
+                               fusion=state.get("fusion", "none"))
         if self.strict and (provenance.repaired or provenance.fallbacks):
             # A failed query, not a crash: the rest of a batch goes on.
             return RerankResult(

@@ -118,6 +118,11 @@ class Judgment(_Record):
     completion_tokens: int = 0
     truncated_docs: int = 0
     cached: bool = False  # replayed from the job's reply cache
+    calls: int = 1  # engine calls behind this judgment (2 when asked once more)
+    # Sampled judges (rubric with K samples): each readable sample's score, and how many
+    # samples could not be read and were left out.
+    sample_scores: tuple[float, ...] = ()
+    dropped_samples: int = 0
 
 
 class ScoredDoc(_Record):
@@ -138,6 +143,10 @@ class Provenance(_Record):
     fallbacks: int = Field(description="replies replaced by a documented default")
     truncated_docs: int = Field(description="documents cut to the token budget")
     cached_calls: int = Field(0, description="calls replayed from the job's reply cache")
+    dropped_samples: int = Field(0, description="sampled replies left out of a mean as "
+                                                "unreadable")
+    fusion: str = Field("none", description="how the judge's ranking was fused with the "
+                                            "first stage, with its weight or constant")
     unchanged: int = Field(
         0, description="windows, sets or groups the model left in the order shown (an "
                        "identity permutation, the first of a set picked, scores that never "

@@ -1,5 +1,6 @@
 """The CLI end to end, in subprocesses, as a user runs it."""
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,10 @@ def test_methods_lists_the_registered_methods():
     (["--model", "/no/such/model"], "model path '/no/such/model' does not exist"),
     (["--param", "window=3"], "parameter 'window'"),
     (["--depth", "0"], "--depth must be a positive"),
+    (["--method", "cascade", "--param", "stages=10@rubric:samples=4,temperature=0"],
+     "samples=4 needs a temperature above 0"),
+    (["--method", "cascade", "--param", "stages=10@listwise -> 20@pointwise"],
+     "stage depths must not grow"),
 ])
 def test_bad_input_is_one_line(tmp_path, args, message):
     base = {"--data": DL19, "--run": DL19 / "bm25.trec", "--out": tmp_path / "o.trec"}
@@ -91,6 +96,26 @@ def test_simulated_batch_is_labelled_everywhere(tmp_path):
     evaluated = run_cli("eval", "--qrels", DL19 / "qrels.tsv", out, "--measure", "nDCG@10")
     # Answers come from the qrels, so the simulated ranking beats BM25 on these queries.
     assert float(evaluated.stdout.split("│")[-2]) > 0.7
+
+
+def test_a_cascade_from_one_cli_string(tmp_path):
+    out = tmp_path / "cascade.trec"
+    done = run_cli("batch", "--method", "cascade", "--data", DL19, "--run", DL19 / "bm25.trec",
+                   "--out", out, "--queries", "2", "--depth", "20", "--simulate",
+                   DL19 / "qrels.tsv", "--param", "stages=20@pointwise -> 5@listwise",
+                   "--param", "fusion=rrf")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in
+               out.with_name(out.name + ".provenance.jsonl").read_text().splitlines()]
+    assert len(records) == 2
+    for record in records:
+        provenance = record.get("provenance", record)
+        assert [(s["method"], s["reranked"], s["llm_calls"]) for s in provenance["trace"]] == [
+            ("pointwise", 20, 20), ("listwise", 5, 1)]
+        assert provenance["llm_calls"] == 21 and provenance["fusion"].startswith("rrf(k=60")
+    drawn = run_cli("graph", "cascade", "--param", "stages=20@pointwise -> 5@listwise")
+    assert drawn.returncode == 0
+    assert "stage_1_pointwise" in drawn.stdout and "stage_2_listwise" in drawn.stdout
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -37,7 +37,7 @@ def test_readme_diagrams_match_the_compiled_graphs():
     shown = re.findall(r"<!-- graph:(\w+) -->\n```mermaid\n(.*?)\n```", readme, re.DOTALL)
     assert {name for name, _ in shown} >= {"rubric", "groupwise", "listwise", "lattice", "rvr"}
     for name, diagram in shown:
-        drawn = get_method(name).build_graph().get_graph().draw_mermaid().strip()
+        drawn = get_method(name).graph(None, get_method).get_graph().draw_mermaid().strip()
         assert diagram == drawn, f"README diagram of {name} is stale: run rerankgraph graph {name}"
 
 
@@ -51,7 +51,7 @@ def test_langgraph_json_loads_every_builtin_graph(method):
     sys.modules[spec.name] = module  # as a loader does, so type hints resolve
     spec.loader.exec_module(module)
     graph = getattr(module, factory)()
-    expected = get_method(method).build_graph()
+    expected = get_method(method).graph(None, get_method)
     assert set(graph.get_graph().nodes) == set(expected.get_graph().nodes)
 
 

@@ -25,7 +25,8 @@ def test_import_rerankgraph_is_light():
 
 @pytest.mark.parametrize("code", [
     # every method: registry, graphs, agents, templates
-    "from rerankgraph.registry import list_methods; [s.build_graph() for s in list_methods()]",
+    "from rerankgraph.registry import get_method, list_methods; "
+    "[s.graph(None, get_method) for s in list_methods()]",
     # the face and the rooms it calls
     "import rerankgraph.cli, rerankgraph.jobs, rerankgraph.jobs.rerank, rerankgraph.simulation, "
     "rerankgraph.serving.factory",

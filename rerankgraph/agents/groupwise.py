@@ -36,8 +36,6 @@ class GroupwiseParams(BaseModel):
     interval: int = Field(20, ge=1, description="step between group starts in a round")
     rounds: int = Field(6, ge=1, le=50, description="seeded shuffles of the candidates")
     max_doc_tokens: int = Field(120, ge=8, description="passage token budget")
-    interpolate: bool = Field(False, description="mix in the first-stage score")
-    llm_weight: float = Field(0.6, ge=0, le=1, description="LLM share when interpolating")
     retry_temperature: float = Field(0.7, ge=0, description="temperature of the one retry")
     reasoning: int = Field(0, ge=0, le=4096, description=(
         "tokens of free reasoning before the JSON scores, as GroupRank does; 0 asks for "

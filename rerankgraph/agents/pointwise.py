@@ -36,8 +36,9 @@ class PointwiseAgent(Agent):
     template = "pointwise.j2"
 
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
-                    params: PointwiseParams) -> list[Judgment]:
-        """One judgment per candidate; `parsed` is the score in [0, 1]."""
+                    params: PointwiseParams, seed: int = 0) -> list[Judgment]:
+        """One judgment per candidate; `parsed` is the score in [0, 1]. Greedy, so the
+        seed is unused."""
         return await judge_each(self.name, engine, query, candidates, params.max_doc_tokens,
                                 lambda passage: self.chat_request(query.text, passage, params),
                                 self.read)

@@ -1,31 +1,45 @@
-"""Rubric judge (after Retro*): a 0-100 score over five relevance bands, with a short
-reasoning first, read from a JSON reply constrained by a schema. Unlike Retro*, one
-sample per document by default; `samples` > 1 averages several seeded samples."""
+"""Rubric judge after Retro* (Lan et al., 2025): a 0-100 score over five relevance bands
+against an explicit relevance definition, reached through a three-step analysis (the
+query, the document, the relevance) and integrated over K sampled trajectories.
+
+What we changed: the analysis is bounded (a character cap per step, from
+`reasoning_tokens`) and the reply is constrained by a regex, so a small model always ends
+on a score line; K samples go in one request (n=K) so the engine shares their prompt.
+"""
 
 from __future__ import annotations
 
-import json
+import re
+import statistics
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rerankgraph.agents.base import Agent, Oracle, SimulatedReply, clamp01, judge_each, render
-from rerankgraph.agents.parsing import read_json, read_json_field_number
+from rerankgraph.agents.base import (
+    Agent,
+    FittedDoc,
+    Oracle,
+    SimulatedReply,
+    clamp01,
+    fit_candidates,
+    judgment,
+    render,
+)
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
-NEUTRAL_SCORE = 50.0
-REASONING_CHARS = 160
-REPLY_REGEX = (r'\{"reasoning": "[^"\\\n]{1,' + str(REASONING_CHARS)
-               + r'}", "score": (100|[1-9]?[0-9])\}')
-
-
-class RubricReply(BaseModel):
-    """The reply's parser. The engine is constrained by REPLY_REGEX, the same shape as
-    compact JSON, so no reply tokens go to whitespace and none is cut off mid-way."""
-
-    reasoning: str = Field(max_length=REASONING_CHARS)
-    score: int = Field(ge=0, le=100)
+GENERAL_DEFINITION = ("A passage is relevant when it contains information that answers "
+                      "the query, in whole or in part.")
+STEPS = ("Query", "Document", "Relevance")
+SCORE = r"(100|[1-9]?[0-9])"
+SAMPLED_TEMPERATURE = 0.6  # Retro*'s temperature for its K trajectories
+# The expected score from the digits' logprobs moves a mean by less than one step of a
+# mean over K <= 32 samples, so it only ever breaks ties.
+TIE_BREAK_WEIGHT = 1e-4
+# A score written another way ("score": 80, **Score:** 80), by an engine without the regex.
+_SCORE_LINE = re.compile(r"score[\"'*]*\s*[:=]\s*[\"'*]*\s*(\d{1,3}(?:\.\d+)?)", re.IGNORECASE)
 
 
 class RubricParams(BaseModel):
@@ -33,64 +47,227 @@ class RubricParams(BaseModel):
 
     batch_size: int = Field(32, ge=1, description="candidates per graph branch (one engine batch)")
     max_doc_tokens: int = Field(256, ge=8, description="document token budget (title + text)")
-    max_reply_tokens: int = Field(96, ge=16, description="reply token budget")
-    samples: int = Field(1, ge=1, le=8, description="seeded samples averaged per document")
-    temperature: float = Field(0.0, ge=0, description="0 for greedy; >0 when samples > 1")
+    definition: str = Field(GENERAL_DEFINITION, min_length=1,
+                            description="what counts as relevant for this task")
+    reasoning_tokens: int = Field(96, ge=0, le=2048,
+                                  description="budget for the three analysis steps (0: score only)")
+    samples: int = Field(1, ge=1, le=32, description="K sampled trajectories per document (n=K)")
+    temperature: float | None = Field(
+        None, ge=0, description=f"sampling temperature (default: 0 for K=1, "
+                                f"{SAMPLED_TEMPERATURE} for K>1)")
+    top_logprobs: int = Field(5, ge=0, le=20,
+                              description="logprobs per score digit for the tie-break (0: off)")
+
+    @model_validator(mode="after")
+    def _sampling_needs_temperature(self) -> RubricParams:
+        if self.samples > 1 and self.temperature == 0:
+            raise ValueError(f"samples={self.samples} needs a temperature above 0 (vLLM "
+                             "rejects n > 1 under greedy sampling); leave temperature unset "
+                             f"for {SAMPLED_TEMPERATURE}")
+        return self
+
+    @property
+    def sampling_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return SAMPLED_TEMPERATURE if self.samples > 1 else 0.0
+
+    @property
+    def step_chars(self) -> int:
+        """Characters each analysis step may use (about 4 per token)."""
+        return max(8, 4 * self.reasoning_tokens // len(STEPS))
+
+    @property
+    def max_reply_tokens(self) -> int:
+        return self.reasoning_tokens + 8 * len(STEPS) + 8 if self.reasoning_tokens else 8
 
 
-def read_rubric(completion: Completion) -> tuple[float, ParseStatus, str]:
-    """Mean 0-100 score over the samples; a cut-off reply is read by its score field,
-    an unreadable one scores the neutral 50 and is marked FALLBACK."""
-    scores, worst, notes = [], ParseStatus.OK, []
-    for text in completion.texts:
-        reply, status, note = read_json(text, RubricReply)
-        if reply is not None:
-            value: float | None = float(reply.score)
-        else:
-            value = read_json_field_number(text, "score")
+def reply_regex(params: RubricParams) -> str:
+    """The reply's shape: one bounded line per analysis step, then the score line."""
+    steps = "".join(rf"{step}: [^\n]{{1,{params.step_chars}}}\n"
+                    for step in STEPS) if params.reasoning_tokens else ""
+    return f"{steps}Score: {SCORE}"
+
+
+@dataclass(frozen=True)
+class RubricReading:
+    """What K samples say: the readable scores, how many were dropped, and the mean
+    expected score from the score digits' logprobs (None where the engine gave none)."""
+
+    scores: tuple[float, ...]
+    dropped: int
+    expected: float | None
+    repaired: int = 0
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.scores) if self.scores else None
+
+    @property
+    def spread(self) -> float:
+        """The population standard deviation of the readable scores."""
+        return statistics.pstdev(self.scores) if len(self.scores) > 1 else 0.0
+
+
+def read_sample(text: str) -> tuple[float | None, bool]:
+    """The score of one sample and whether it came from the expected last line; a score
+    line elsewhere (an engine without the regex) is read but marked repaired."""
+    lines = text.strip().splitlines()
+    if lines:
+        exact = re.fullmatch(rf"Score: {SCORE}", lines[-1].strip())
+        if exact is not None:
+            return float(exact.group(1)), False
+    found = _SCORE_LINE.findall(text)
+    if found:
+        return min(max(float(found[-1]), 0.0), 100.0), True
+    return None, False
+
+
+def expected_score(positions: Sequence[dict[str, float]], score: float) -> float | None:
+    """The score's expected value from its digits' logprobs: at each digit position, the
+    probability-weighted mean digit among the digit tokens shown. Positions are matched
+    from the end, skipping a final end-of-reply token."""
+    digits = len(str(int(score)))
+    found: list[dict[str, float]] = []
+    for position in reversed(positions):
+        shown = {t.strip(): p for t, p in position.items() if t.strip().isdigit()
+                 and len(t.strip()) == 1}
+        if not shown:
+            if found:
+                break
+            continue  # the end-of-reply token after the score
+        found.append(shown)
+        if len(found) == digits:
+            break
+    if len(found) != digits:
+        return None
+    value = 0.0
+    for power, shown in enumerate(found):  # found[0] is the last digit
+        weights = {int(t): 2.718281828459045 ** p for t, p in shown.items()}
+        total = sum(weights.values())
+        value += 10 ** power * sum(d * w for d, w in weights.items()) / total
+    return value
+
+
+def read_rubric(completion: Completion) -> RubricReading:
+    """The readable samples' scores; an unreadable sample is dropped and counted."""
+    scores, expected, dropped, repaired = [], [], 0, 0
+    for i, text in enumerate(completion.texts):
+        score, was_repaired = read_sample(text)
+        if score is None:
+            dropped += 1
+            continue
+        scores.append(score)
+        repaired += was_repaired
+        if i < len(completion.logprobs):
+            value = expected_score(completion.logprobs[i], score)
             if value is not None:
-                value = min(max(value, 0.0), 100.0)
-                status, note = ParseStatus.REPAIRED, "read the score field of a cut-off reply"
-        if value is None:
-            value, status = NEUTRAL_SCORE, ParseStatus.FALLBACK
-        scores.append(value)
-        if status != ParseStatus.OK:
-            notes.append(note)
-        worst = max(worst, status, key=_SEVERITY.index)
-    return sum(scores) / len(scores), worst, "; ".join(notes)
-
-
-_SEVERITY = [ParseStatus.OK, ParseStatus.REPAIRED, ParseStatus.FALLBACK]
+                expected.append(value)
+    return RubricReading(tuple(scores), dropped,
+                         statistics.fmean(expected) if expected else None, repaired)
 
 
 class RubricAgent(Agent):
-    """Scores each candidate 0-100 against a five-band rubric."""
+    """Scores each candidate 0-100 against a relevance definition and a five-band rubric."""
 
     name = "rubric"
     template = "rubric.j2"
 
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
-                    params: RubricParams) -> list[Judgment]:
-        """One judgment per candidate; `parsed` is the score scaled to [0, 1]."""
-        return await judge_each(self.name, engine, query, candidates, params.max_doc_tokens,
-                                lambda passage: self.chat_request(query.text, passage, params),
-                                self.read)
+                    params: RubricParams, seed: int = 0) -> list[Judgment]:
+        """One judgment per candidate; `parsed` is the mean score scaled to [0, 1]. A
+        candidate whose K samples are all unreadable is asked once more, then recorded
+        as a FALLBACK."""
+        docs = await fit_candidates(engine, candidates, params.max_doc_tokens, per_prompt=1)
+        calls = [self.pair_request(query, doc, params, seed) for doc in docs]
+        replies = list(await engine.chat(calls))
+        readings = [read_rubric(r) for r in replies]
+        again = [i for i, r in enumerate(readings) if not r.scores]
+        if again:
+            retried = await engine.chat([_retry(calls[i]) for i in again])
+            for i, reply in zip(again, retried, strict=True):
+                first = readings[i]
+                second = read_rubric(reply)
+                readings[i] = replace(second, dropped=first.dropped + second.dropped)
+                replies[i] = _joined(replies[i], reply)
+        return [self.record(call, doc, reply, reading, retried=i in again)
+                for i, (call, doc, reply, reading)
+                in enumerate(zip(calls, docs, replies, readings, strict=True))]
+
+    def pair_request(self, query: Query, doc: FittedDoc, params: RubricParams,
+                     seed: int = 0) -> ChatRequest:
+        """The call for one fitted passage, with a seed of its own when sampling."""
+        request = self.chat_request(query.text, doc.text, params)
+        pair_seed = (zlib.crc32(f"{seed}:{query.id}:{doc.candidate.doc_id}".encode())
+                     if request.temperature > 0 else None)
+        return replace(request, seed=pair_seed, query_id=query.id,
+                       doc_ids=(doc.candidate.doc_id,))
 
     def chat_request(self, query: str, passage: str, params: RubricParams) -> ChatRequest:
-        """The call for one (already fitted) passage."""
-        return self.ask(render(self.template, query=query, passage=passage),
-                        max_tokens=params.max_reply_tokens, n=params.samples,
-                        temperature=params.temperature, seed=0 if params.samples > 1 else None,
-                        regex=REPLY_REGEX)
+        """The call for one (already fitted) passage: K samples in one request."""
+        prompt = render(self.template, query=query, passage=passage,
+                        definition=params.definition, reasoning=params.reasoning_tokens > 0)
+        return self.ask(prompt, max_tokens=params.max_reply_tokens, n=params.samples,
+                        temperature=params.sampling_temperature,
+                        seed=0 if params.sampling_temperature > 0 else None,
+                        top_logprobs=params.top_logprobs or None, regex=reply_regex(params))
+
+    def record(self, call: ChatRequest, doc: FittedDoc, reply: Completion,
+               reading: RubricReading, retried: bool = False) -> Judgment:
+        """The judgment of one pair, with its samples' scores and the dropped count."""
+        score, status, note = self.score_of(reading, len(reply.texts))
+        if retried:
+            note = "; ".join(filter(None, ["all samples unreadable, asked once more", note]))
+        made = judgment(self.name, call, [doc], reply, score, status, note)
+        return made.model_copy(update={"sample_scores": reading.scores,
+                                       "dropped_samples": reading.dropped,
+                                       "calls": 2 if retried else 1})
 
     @staticmethod
-    def read(reply: Completion) -> tuple[float, ParseStatus, str]:
-        """The mean score scaled to [0, 1]."""
-        score, status, note = read_rubric(reply)
-        return score / 100.0, status, note
+    def score_of(reading: RubricReading, asked: int) -> tuple[float, ParseStatus, str]:
+        """The mean readable score in [0, 1] (the tie-break added), its status and note."""
+        if reading.mean is None:
+            return 0.5, ParseStatus.FALLBACK, f"none of {asked} samples had a score"
+        notes = []
+        if reading.dropped:
+            notes.append(f"{reading.dropped} of {asked} samples unreadable, left out of "
+                         "the mean")
+        if reading.repaired:
+            notes.append(f"{reading.repaired} score lines read outside the reply format")
+        if len(reading.scores) > 1:
+            notes.append(f"spread {reading.spread:.1f}")
+        tie_break = TIE_BREAK_WEIGHT * reading.expected if reading.expected is not None else 0.0
+        score = (reading.mean + tie_break) / 100.0
+        status = ParseStatus.REPAIRED if reading.repaired or reading.dropped else ParseStatus.OK
+        return score, status, "; ".join(notes)
+
+    def read(self, reply: Completion) -> tuple[float, ParseStatus, str]:
+        """The score of one reply in [0, 1], for backends that ask once (Ray Data)."""
+        return self.score_of(read_rubric(reply), len(reply.texts))
+
+    @staticmethod
+    def measured(item: Judgment) -> bool:
+        """A FALLBACK pair has no score of its own and goes below every scored one."""
+        return item.status != ParseStatus.FALLBACK
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
-        """The relevance as a 0-100 score, written as REPLY_REGEX asks."""
-        reply = RubricReply(reasoning="simulated judgment",
-                            score=round(100 * clamp01(oracle.relevance[0])))
-        return SimulatedReply(json.dumps(reply.model_dump()))
+        """The relevance as a 0-100 score, in the shape the request's regex asks."""
+        score = round(100 * clamp01(oracle.relevance[0]))
+        steps = "" if request.regex is None or request.regex.startswith("Score") else (
+            "Query: simulated\nDocument: simulated\nRelevance: simulated\n")
+        return SimulatedReply(f"{steps}Score: {score}")
+
+
+def _retry(call: ChatRequest) -> ChatRequest:
+    """The same pair asked once more, sampled with a seed of its own: a greedy call asked
+    again would only repeat its reply."""
+    seed = call.seed if call.seed is not None else zlib.crc32(
+        f"{call.query_id}:{call.doc_ids}".encode())
+    return replace(call, seed=seed + call.n,
+                   temperature=call.temperature or SAMPLED_TEMPERATURE)
+
+
+def _joined(first: Completion, second: Completion) -> Completion:
+    """Both attempts' usage counted; the second attempt's samples kept."""
+    return replace(second, prompt_tokens=first.prompt_tokens + second.prompt_tokens,
+                   completion_tokens=first.completion_tokens + second.completion_tokens)

@@ -10,12 +10,13 @@ import operator
 import random
 from typing import Annotated, Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from rerankgraph.agents.groupwise import GroupwiseAgent, GroupwiseParams
 from rerankgraph.context import RerankContext
+from rerankgraph.graphs.fusion import end_with_fusion
 from rerankgraph.graphs.scoring import rank_by_score
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query, ScoredDoc
@@ -29,6 +30,7 @@ class GroupwiseState(TypedDict, total=False):
     candidates: list[Candidate]
     judgments: Annotated[list[Judgment], operator.add]
     ranking: list[ScoredDoc]
+    fusion: str  # which fusion with the first stage ended the graph
     unscored: list[str]  # docs no readable reply scored (counted in provenance)
 
 
@@ -78,8 +80,9 @@ def group_bounds(count: int, size: int, interval: int) -> list[tuple[int, int]]:
 
 def combine_scores(candidates: list[Candidate], judgments: list[Judgment],
                    params: GroupwiseParams) -> tuple[dict[str, float], list[str]]:
-    """Mean group score per doc over the groups that were read, optionally min-max
-    interpolated with the first stage's signal; and the docs no readable reply scored
+    """Mean group score per doc over the groups that were read (GroupRank's
+    interpolation with the first stage is the `fusion` every method ends with); and the
+    docs no readable reply scored
     (they get no score here: `rank_keeping_places` keeps them where they were)."""
     totals: dict[str, list[float]] = {}
     for item in judgments:
@@ -88,18 +91,7 @@ def combine_scores(candidates: list[Candidate], judgments: list[Judgment],
                 totals.setdefault(doc_id, []).append(score)
     llm = {d: sum(v) / len(v) for d, v in totals.items()}
     unscored = [c.doc_id for c in candidates if c.doc_id not in llm]
-    if not params.interpolate or not llm:
-        return llm, unscored
-    # One signal for every candidate: its first-stage score when all have one, else its
-    # rank (a score and a negated rank are not on one scale).
-    with_scores = all(c.score is not None for c in candidates)
-    first = {c.doc_id: (float(c.score) if with_scores and c.score is not None
-                        else -float(c.rank if c.rank is not None else i + 1))
-             for i, c in enumerate(candidates)}
-    llm_n = _min_max(llm)
-    first_n = _min_max({d: first[d] for d in llm})
-    return ({d: params.llm_weight * llm_n[d] + (1 - params.llm_weight) * first_n[d]
-             for d in llm}, unscored)
+    return llm, unscored
 
 
 def rank_keeping_places(candidates: list[Candidate], scores: dict[str, float]
@@ -133,12 +125,6 @@ def _filled(values: list[float | None]) -> list[float]:
     return out
 
 
-def _min_max(values: dict[str, float]) -> dict[str, float]:
-    low, high = min(values.values()), max(values.values())
-    span = high - low
-    return {k: (v - low) / span if span else 0.5 for k, v in values.items()}
-
-
 def build_graph() -> Any:
     """A fresh compiled groupwise graph."""
     agent = GroupwiseAgent()
@@ -166,7 +152,7 @@ def build_graph() -> Any:
     graph.add_node("aggregate", aggregate)
     graph.add_conditional_edges(START, fan_out, ["judge_group"])
     graph.add_edge("judge_group", "aggregate")
-    graph.add_edge("aggregate", END)
+    end_with_fusion(graph, "aggregate")
     return graph.compile(name=agent.name)
 
 

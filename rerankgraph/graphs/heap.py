@@ -18,7 +18,7 @@ import operator
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from rerankgraph.agents.heapsort import (
@@ -30,6 +30,7 @@ from rerankgraph.agents.heapsort import (
     with_rest,
 )
 from rerankgraph.context import RerankContext
+from rerankgraph.graphs.fusion import end_with_fusion
 from rerankgraph.graphs.windows import ranking_from_order
 from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
 
@@ -43,6 +44,7 @@ class HeapState(TypedDict, total=False):
     candidates: list[Candidate]
     judgments: Annotated[list[Judgment], operator.add]
     ranking: list[ScoredDoc]
+    fusion: str  # which fusion with the first stage ended the graph
     order: list[str]  # doc ids: the heap (heapsort) or the list being bubbled
     levels: list[list[int]]  # heapify levels still to sift, deepest first
     end: int  # heap size left (heapsort)
@@ -140,5 +142,5 @@ def build_heap_graph(name: str, best_of: BestOfFactory, arity_of: Callable[[Any]
     graph.add_conditional_edges("heapify", after_heapify, ["heapify", "pick", "rank"])
     graph.add_conditional_edges("pick", after_pick, ["pick", "rank"])
     graph.add_conditional_edges("bubble", after_bubble, ["bubble", "rank"])
-    graph.add_edge("rank", END)
+    end_with_fusion(graph, "rank")
     return graph.compile(name=name)

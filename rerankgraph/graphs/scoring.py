@@ -11,11 +11,12 @@ import operator
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from rerankgraph.context import RerankContext
+from rerankgraph.graphs.fusion import end_with_fusion
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
 
@@ -24,7 +25,7 @@ class ScoringAgent(Protocol):
     name: str
 
     async def judge(self, engine: Engine, query: Query, candidates: Sequence[Candidate],
-                    params: Any) -> list[Judgment]: ...
+                    params: Any, seed: int = 0) -> list[Judgment]: ...
 
 
 class RerankState(TypedDict, total=False):
@@ -34,6 +35,7 @@ class RerankState(TypedDict, total=False):
     candidates: list[Candidate]
     judgments: Annotated[list[Judgment], operator.add]
     ranking: list[ScoredDoc]
+    fusion: str  # which fusion with the first stage ended the graph
 
 
 class BatchState(TypedDict):
@@ -87,7 +89,7 @@ def build_scoring_graph(agent: ScoringAgent) -> Any:
     async def judge_batch(state: BatchState, runtime: Runtime[RerankContext]) -> dict:
         context = runtime.context
         judgments = await agent.judge(context.engine, state["query"], state["batch"],
-                                      context.params)
+                                      context.params, seed=context.seed)
         return {"judgments": judgments}
 
     def rank(state: RerankState) -> dict:
@@ -98,6 +100,6 @@ def build_scoring_graph(agent: ScoringAgent) -> Any:
     graph.add_node("rank", rank)
     graph.add_conditional_edges(START, fan_out, ["judge_batch"])
     graph.add_edge("judge_batch", "rank")
-    graph.add_edge("rank", END)
+    end_with_fusion(graph, "rank")
     return graph.compile(name=agent.name)
 

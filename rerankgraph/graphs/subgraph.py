@@ -37,9 +37,9 @@ async def rerank_head(context: RerankContext, method: str, owner: str, query: Qu
                          "method")
     if not head:
         return {}
-    result = await spec.build_graph().ainvoke(
-        {"query": query, "candidates": list(head)},
-        context=replace(context, params=spec.make_params({})))
+    params = spec.make_params({})
+    result = await spec.graph(params, context.resolve_method).ainvoke(
+        {"query": query, "candidates": list(head)}, context=replace(context, params=params))
     top = result["ranking"]
     # The reranked head keeps scores above the tail's, so a TREC run stays ordered.
     floor = tail[0].score if tail else 0.0
@@ -48,4 +48,4 @@ async def rerank_head(context: RerankContext, method: str, owner: str, query: Qu
     judgments = result.get("judgments", [])
     return {"ranking": ranking, "judgments": judgments,
             "trace": [{"phase": f"rerank {len(top)} with {spec.name}",
-                       "llm_calls": len(judgments)}]}
+                       "llm_calls": sum(j.calls for j in judgments)}]}

@@ -11,11 +11,12 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Protocol, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import START, StateGraph
 from langgraph.runtime import Runtime
 
 from rerankgraph.agents.windows import WindowParams, sliding_windows
 from rerankgraph.context import RerankContext
+from rerankgraph.graphs.fusion import end_with_fusion
 from rerankgraph.serving.base import Engine
 from rerankgraph.types import Candidate, Judgment, Query, ScoredDoc
 
@@ -35,6 +36,7 @@ class WindowState(TypedDict, total=False):
     candidates: list[Candidate]
     judgments: Annotated[list[Judgment], operator.add]
     ranking: list[ScoredDoc]
+    fusion: str  # which fusion with the first stage ended the graph
     order: list[str]  # current doc ids, best first
     spans: list[tuple[int, int]]  # windows still to judge
 
@@ -80,5 +82,5 @@ def build_window_graph(agent: WindowAgent,
     graph.add_edge(START, "plan")
     graph.add_edge("plan", "judge_window")
     graph.add_conditional_edges("judge_window", more_windows, ["judge_window", "rank"])
-    graph.add_edge("rank", END)
+    end_with_fusion(graph, "rank")
     return graph.compile(name=agent.name)

@@ -77,8 +77,10 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     from rerankgraph.agents.base import FittedDoc, judgment
     from rerankgraph.agents.pointwise import PointwiseAgent
     from rerankgraph.agents.rubric import RubricAgent
+    from rerankgraph.graphs.fusion import fusion_label
     from rerankgraph.graphs.scoring import rank_judged
     from rerankgraph.registry import get_method
+    from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import summarize
 
     spec = get_method(method)
@@ -89,6 +91,9 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     except ImportError as exc:
         raise ModelError("Ray Data is not installed: pip install 'rerankgraph[ray]'") from exc
     checked: Any = spec.make_params(params)
+    if getattr(checked, "samples", 1) > 1:
+        raise InputError(f"samples={checked.samples}: the Ray Data backend returns one reply "
+                         "per row; use --backend vllm for K samples")
     agent: Any = PointwiseAgent() if spec.name == "pointwise" else RubricAgent()
     tokenizer = AutoTokenizer.from_pretrained(model)
     rows = []
@@ -136,10 +141,14 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
         score, status, note = agent.read(completion)
         judgments[row["query_id"]].append(
             judgment(agent.name, call, [doc], completion, score, status, note))
+    # The graph's last step, fusion with the first stage, as the graph would run it.
+    label, weight = fusion_label(checked, model)
     results = []
     for item in requests:
         found = judgments[item.query.id]
+        ranking = fuse_with_first_stage(item.candidates, rank_judged(agent, item.candidates, found),
+                                        checked.fusion, weight, checked.fusion_norm, checked.rrf_k)
         results.append(RerankResult(
-            query_id=item.query.id, ranking=tuple(rank_judged(agent, item.candidates, found)),
-            provenance=summarize(spec.name, f"ray-data:{model}", found, wall)))
+            query_id=item.query.id, ranking=tuple(ranking),
+            provenance=summarize(spec.name, f"ray-data:{model}", found, wall, fusion=label)))
     return results

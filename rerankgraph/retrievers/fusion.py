@@ -1,7 +1,7 @@
-"""Fusing several ranked lists of one query: reciprocal rank fusion (Cormack, Clarke
+"""Fusing ranked lists of one query: reciprocal rank fusion (Cormack, Clarke
 and Buettcher, SIGIR 2009), CombSUM (Fox and Shaw, TREC-2, 1994, over min-max
-normalised scores), and the record of which list found each document at which rank,
-which Vote-in-Context shows the judge.
+normalised scores), the record of which list found each document at which rank, which
+Vote-in-Context shows the judge, and a judge's ranking fused with its first stage.
 
 ranx implements both fusions but pulls numba, pandas and seaborn in; these are the
 few lines we need, tested against hand-computed cases.
@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from rerankgraph.errors import InputError
+from rerankgraph.types import Candidate, ScoredDoc
 
 Hits = Sequence[tuple[str, float]]
 
@@ -98,3 +100,76 @@ def fuse_with_sightings(runs: Mapping[str, Hits], how: str = "rrf", rrf_k: int =
 def found_by_metadata(runs: Mapping[str, Hits]) -> dict[str, list[dict[str, object]]]:
     """Per document, its sightings as Candidate metadata (the value under FOUND_BY)."""
     return {d: [s.as_metadata() for s in seen] for d, seen in sightings(runs).items()}
+
+
+# -- a judge's ranking fused with the first stage's ------------------------------------
+FusionHow = Literal["none", "interpolate", "rrf", "combsum"]
+Normalization = Literal["minmax", "zscore"]
+
+
+def normalised(values: Sequence[float], how: Normalization) -> list[float]:
+    """Min-max to [0, 1] (all equal: 1 each, as CombSUM does) or z-scores (all equal: 0
+    each)."""
+    if how == "minmax":
+        low, high = min(values), max(values)
+        return [(v - low) / (high - low) if high > low else 1.0 for v in values]
+    mean = sum(values) / len(values)
+    spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return [(v - mean) / spread if spread > 0 else 0.0 for v in values]
+
+
+def fuse_with_first_stage(candidates: Sequence[Candidate], ranking: Sequence[ScoredDoc],
+                          how: FusionHow, weight: float = 0.5,
+                          normalization: Normalization = "minmax", rrf_k: int = 60
+                          ) -> list[ScoredDoc]:
+    """The judge's `ranking` of `candidates` fused with their first-stage order.
+
+    - interpolate: weight * norm(judge) + (1 - weight) * norm(first stage);
+    - rrf: weight / (k + judge rank) + (1 - weight) / (k + first-stage rank), where
+      weight 0.5 orders as the classic, unweighted RRF;
+    - combsum: norm(judge) + norm(first stage), unweighted.
+
+    First-stage scores are `Candidate.score` when every candidate has one; otherwise the
+    first-stage ranks stand in for all (rank r scores -r), since a score and a rank are
+    not on one scale. First-stage ranks are
+    `Candidate.rank`, else the position in `candidates`. A judge score of -inf (a
+    document the judge left unscored) counts as the judge's lowest. Ties go to the better
+    judge rank, then the better first-stage rank. Documents the judge did not rank keep
+    their first-stage order below the fused ones."""
+    if how == "none":
+        return list(ranking)
+    if not 0.0 <= weight <= 1.0:
+        raise InputError(f"fusion weight must be between 0 and 1, got {weight}")
+    by_id = {c.doc_id: c for c in candidates}
+    ranked = [d for d in ranking if d.doc_id in by_id]
+    if not ranked:
+        return list(ranking)
+    first_rank = {c.doc_id: (c.rank if c.rank is not None else i + 1)
+                  for i, c in enumerate(candidates)}
+    judge_rank = {d.doc_id: i + 1 for i, d in enumerate(ranked)}
+    ids = [d.doc_id for d in ranked]
+    if how == "rrf":
+        if rrf_k < 0:
+            raise InputError(f"the RRF constant k must be 0 or more, got {rrf_k}")
+        fused = [weight / (rrf_k + judge_rank[d]) + (1 - weight) / (rrf_k + first_rank[d])
+                 for d in ids]
+    else:
+        finite = [d.score for d in ranked if d.score != float("-inf")]
+        floor = min(finite) if finite else 0.0
+        judge = normalised([d.score if d.score != float("-inf") else floor for d in ranked],
+                           normalization)
+        first = normalised(_first_stage_scores(ids, by_id, first_rank), normalization)
+        fused = ([weight * j + (1 - weight) * f for j, f in zip(judge, first, strict=True)]
+                 if how == "interpolate" else [j + f for j, f in zip(judge, first, strict=True)])
+    order = sorted(range(len(ids)), key=lambda i: (-fused[i], judge_rank[ids[i]],
+                                                   first_rank[ids[i]]))
+    rest = [d for d in ranking if d.doc_id not in by_id]
+    return [ScoredDoc(doc_id=ids[i], score=fused[i]) for i in order] + rest
+
+
+def _first_stage_scores(ids: Sequence[str], by_id: Mapping[str, Candidate],
+                        first_rank: Mapping[str, int]) -> list[float]:
+    scores = [by_id[d].score for d in ids]
+    if any(s is None for s in scores):
+        return [-float(first_rank[d]) for d in ids]
+    return [float(s) for s in scores if s is not None]

@@ -150,15 +150,23 @@ class SimulatedJudge(Engine):
         if not grades and agent.reads_passages:
             raise InputError(f"the simulated judge found no <passage> in agent "
                              f"{agent.name!r}'s prompt ({agent.template})")
-        oracle = _Oracle(self._noisy(grades), self._rng, self.settings.flip_prob)
-        text, logprobs = agent.simulate(request, oracle)
-        _check_fits(agent, request, SimulatedReply(text, logprobs))
+        # Sampled requests (n > 1 above temperature 0) draw each sample's noise anew, as
+        # K sampled trajectories of a real judge differ; greedy ones repeat one reply.
+        draws = request.n if request.n > 1 and request.temperature > 0 else 1
+        replies = [agent.simulate(request, _Oracle(self._noisy(grades), self._rng,
+                                                   self.settings.flip_prob))
+                   for _ in range(draws)]
+        for reply in replies:
+            _check_fits(agent, request, reply)
+        text = replies[0].text
         if agent.summarizes:
             self.learn_groups({text: frozenset().union(*passages)})
-        positions = ({**logprobs, text: logprobs.get(text, 0.0)},) if logprobs else ()
-        return Completion(texts=(text,) * request.n, logprobs=(positions,) * request.n,
+        texts = tuple(r.text for r in replies) * (request.n // draws)
+        positions = tuple(({**r.logprobs, r.text: r.logprobs.get(r.text, 0.0)},)
+                          if r.logprobs else () for r in replies) * (request.n // draws)
+        return Completion(texts=texts, logprobs=positions if any(positions) else (),
                           prompt_tokens=len(content) // 4,
-                          completion_tokens=max(1, len(text) // 4) * request.n,
+                          completion_tokens=sum(max(1, len(t) // 4) for t in texts),
                           finish_reasons=("stop",) * request.n)
 
     # Whitespace "tokens", so document budgets behave like a real tokenizer's.

@@ -40,10 +40,11 @@ def test_pointwise_reply_cut_before_its_word_is_repaired():
 
 
 def test_rubric_reply_padded_to_max_tokens_is_repaired():
-    # JSON that parses, then whitespace until the token budget ran out.
-    engine = ScriptedEngine([reply('{"reasoning": "on topic", "score": 80}\n\n\n', "length"),
-                             reply('{"reasoning": "on topic", "score": 70}', "length"),
-                             reply('{"reasoning": "on topic", "score": 60}', "stop")])
+    # A whole reply, then whitespace until the token budget ran out.
+    whole = "Query: q\nDocument: d\nRelevance: r\nScore: {}"
+    engine = ScriptedEngine([reply(whole.format(80) + "\n\n\n", "length"),
+                             reply(whole.format(70), "length"),
+                             reply(whole.format(60), "stop")])
     result = Reranker("rubric", engine=engine).rerank("q", DOCS)
     assert statuses(result) == [("repaired", CUT_OFF_NOTE), ("ok", ""), ("ok", "")]
     assert result.doc_ids == ["d0", "d1", "d2"] and result.provenance.repaired == 1

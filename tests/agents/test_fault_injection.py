@@ -25,12 +25,14 @@ def test_pointwise_unreadable_replies_fall_back_and_are_counted():
 
 
 def test_rubric_malformed_replies_never_crash_the_batch():
-    engine = ScriptedEngine(['{"reasoning": "ok", "score": 90}', "", '{"score": 30, "reas',
-                             "<think>x</think>{\"reasoning\": \"r\", \"score\": 10}"])
+    # d1's reply is empty, and so is its one retry: a fallback, ranked below the rest.
+    engine = ScriptedEngine(["Query: q\nDocument: d\nRelevance: r\nScore: 90", "",
+                             '{"score": 30, "reas', "<think>x</think>Score: 10", ""])
     result = Reranker("rubric", engine=engine).rerank("q", DOCS)
-    assert result.doc_ids == ["d0", "d1", "d2", "d3"]
+    assert result.doc_ids == ["d0", "d2", "d3", "d1"]
     assert [j.status for j in result.provenance.judgments] == [
         "ok", "fallback", "repaired", "repaired"]
+    assert result.provenance.llm_calls == 5 and result.provenance.dropped_samples == 2
 
 
 def test_strict_mode_turns_fallbacks_into_errors():

@@ -104,19 +104,19 @@ def test_cut_off_json_score_is_the_last_one_outside_the_reasoning():
     assert read_json_field_number('<think>I would say "score": 30', "score") is None
 
 
-def test_rubric_reading_counts_repairs_and_fallbacks():
-    ok = Completion(texts=('{"reasoning": "on topic", "score": 80}',))
+def test_rubric_reading_keeps_readable_samples_and_counts_the_rest():
+    ok = Completion(texts=("Query: q\nDocument: d\nRelevance: r\nScore: 80",))
     cut = Completion(texts=('{"score": 140, "reasoning": "cut off mid',))
     junk = Completion(texts=("I think it is relevant",))
-    assert read_rubric(ok)[:2] == (80.0, ParseStatus.OK)
-    assert read_rubric(cut)[:2] == (100.0, ParseStatus.REPAIRED)
-    assert read_rubric(junk)[:2] == (50.0, ParseStatus.FALLBACK)
-    mixed = Completion(texts=('{"reasoning": "a", "score": 20}', "junk"))
-    assert read_rubric(mixed)[:2] == (35.0, ParseStatus.FALLBACK)
+    assert (read_rubric(ok).scores, read_rubric(ok).repaired) == ((80.0,), 0)
+    assert (read_rubric(cut).scores, read_rubric(cut).repaired) == ((100.0,), 1)
+    assert (read_rubric(junk).scores, read_rubric(junk).dropped) == ((), 1)
+    mixed = read_rubric(Completion(texts=("Score: 20", "junk", "Score: 60")))
+    assert (mixed.scores, mixed.dropped, mixed.mean, mixed.spread) == ((20.0, 60.0), 1, 40.0, 20.0)
 
 
 def test_rubric_reads_the_final_score_not_one_in_the_reasoning():
     think = Completion(texts=('<think>maybe "score": 20</think>{"reasoning": "r", "score": 140}',))
-    assert read_rubric(think)[:2] == (100.0, ParseStatus.REPAIRED)
-    quoted = Completion(texts=('{"reasoning": "not "score": 20", "score": 80}',))
-    assert read_rubric(quoted)[:2] == (80.0, ParseStatus.REPAIRED)
+    assert read_rubric(think).scores == (100.0,)
+    lines = Completion(texts=("Relevance: a score: 20 would be low\nScore: 80",))
+    assert (read_rubric(lines).scores, read_rubric(lines).repaired) == ((80.0,), 0)

@@ -62,26 +62,6 @@ def test_unscored_docs_are_counted_and_keep_their_first_stage_place():
     assert [d.score for d in ranking] == [0.9, 0.5, 0.3, 0.1]  # between its neighbours
 
 
-def test_interpolation_uses_min_max_over_the_scored_docs():
-    docs = _docs(3)
-    judgments = [Judgment(agent="groupwise", doc_ids=("d0", "d1"), raw_reply="x",
-                          parsed={"d0": 0.0, "d1": 1.0}, status=ParseStatus.OK)]
-    mixed, _ = combine_scores(docs, judgments, GroupwiseParams(interpolate=True, llm_weight=0.6))
-    # d0: llm 0, first stage 3 -> 1.0 -> 0.4; d1: llm 1, first stage 2 -> 0.0 -> 0.6
-    assert mixed == {"d0": 0.4, "d1": 0.6}
-
-
-def test_interpolation_uses_ranks_for_all_when_some_scores_are_missing():
-    docs = [Candidate(doc_id="a", text="t", score=12.0, rank=1),
-            Candidate(doc_id="b", text="t", score=None, rank=2),
-            Candidate(doc_id="c", text="t", score=3.0, rank=3)]
-    judgments = [Judgment(agent="groupwise", doc_ids=("a", "b", "c"), raw_reply="x",
-                          parsed={"a": 0.0, "b": 0.0, "c": 0.0}, status=ParseStatus.OK)]
-    mixed, _ = combine_scores(docs, judgments, GroupwiseParams(interpolate=True, llm_weight=0.5))
-    # The LLM is flat (0.5 each); ranks 1, 2, 3 -> 1, 0.5, 0 (not 12, -2, 3).
-    assert mixed == {"a": 0.75, "b": 0.5, "c": 0.25}
-
-
 @pytest.mark.parametrize(("count", "size", "interval", "sizes"), [
     (21, 20, 20, [11, 10]), (25, 20, 20, [13, 12]), (100, 20, 20, [20] * 5),
     (20, 20, 20, [20]), (40, 20, 20, [20, 20]), (41, 20, 20, [14, 14, 13]),

@@ -16,7 +16,10 @@ METHODS = [m.name for m in list_methods() if m.kind == "rerank"]
 EXPECTED_CALLS = {"pointwise": lambda n: n == 10, "rubric": lambda n: n == 10,
                   "listwise": lambda n: n == 1, "first": lambda n: n == 1, "vic": lambda n: n == 1,
                   "groupwise": lambda n: 6 <= n <= 12, "setwise": lambda n: 3 <= n <= 40,
-                  "pairwise": lambda n: n % 2 == 0 and 18 <= n <= 120}
+                  "pairwise": lambda n: n % 2 == 0 and 18 <= n <= 120,
+                  "cascade": lambda n: n == 10 + 5 + 1, "dear": lambda n: n == 10 + 1}
+# Stages kept small for the suite's time; the default cascade is benchmarked instead.
+PARAMS = {"cascade": {"stages": "10@pointwise -> 5@rubric:reasoning_tokens=24 -> 5@listwise"}}
 
 
 def _request_for(method, request):
@@ -33,7 +36,8 @@ def _request_for(method, request):
 @pytest.mark.parametrize("method", METHODS)
 def test_method_ranks_exactly_the_input_ids(method, local_engine, dl19_request):
     dl19_request = _request_for(method, dl19_request)
-    result = Reranker(method, engine=local_engine).rerank_batch([dl19_request])[0]
+    result = Reranker(method, engine=local_engine,
+                      params=PARAMS.get(method)).rerank_batch([dl19_request])[0]
     input_ids = [c.doc_id for c in dl19_request.candidates]
     assert result.ok, result.error
     assert sorted(result.doc_ids) == sorted(input_ids) and len(result.doc_ids) == 10
@@ -68,14 +72,15 @@ async def test_compiled_graph_embeds_as_a_subgraph(method, local_engine, dl19_re
         return {"answer_context": [texts[d.doc_id] for d in state["ranking"][:3]]}
 
     parent = StateGraph(PipelineState, context_schema=RerankContext)
-    parent.add_node("rerank", spec.build_graph())
+    small = {"groupwise": {"rounds": 2}, "pointwise": {"batch_size": 2},
+             **PARAMS}.get(method, {})
+    parent.add_node("rerank", spec.graph(small, get_method))
     parent.add_node("keep_top", keep_top)
     parent.add_edge(START, "rerank")
     parent.add_edge("rerank", "keep_top")
     parent.add_edge("keep_top", END)
     graph = parent.compile()
 
-    small = {"groupwise": {"rounds": 2}, "pointwise": {"batch_size": 2}}.get(method, {})
     state = await graph.ainvoke(
         {"query": dl19_request.query, "candidates": candidates},
         context=RerankContext(engine=local_engine, params=spec.make_params(small)))

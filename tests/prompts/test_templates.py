@@ -8,7 +8,10 @@ LABELS = ["A", "B", "C"]
 
 def render_with(template, query, passages):
     """Renders any judge template with these passages."""
-    if template in ("pointwise.j2", "rubric.j2"):
+    if template == "rubric.j2":
+        return render(template, query=query, passage=passages[0],
+                      definition="relevant: it answers", reasoning=True)
+    if template == "pointwise.j2":
         return render(template, query=query, passage=passages[0])
     if template == "pairwise.j2":
         return render(template, query=query, first=passages[0], second=passages[1])

@@ -10,10 +10,13 @@ from rerankgraph.retrievers.fusion import (
     comb_sum,
     found_by_metadata,
     fuse,
+    fuse_with_first_stage,
     fuse_with_sightings,
+    normalised,
     reciprocal_rank_fusion,
     sightings,
 )
+from rerankgraph.types import Candidate, ScoredDoc
 
 
 def test_rrf_by_hand():
@@ -68,3 +71,76 @@ def test_fuse_with_sightings_gives_the_found_by_metadata():
     assert found_by == found_by_metadata(runs) == {
         "a": [{"source": "bm25", "rank": 1}],
         "b": [{"source": "dense", "rank": 1}, {"source": "bm25", "rank": 2}]}
+
+
+# -- a judge's ranking fused with the first stage -------------------------------------
+FIRST = [Candidate(doc_id="a", text="t", score=10.0, rank=1),
+         Candidate(doc_id="b", text="t", score=8.0, rank=2),
+         Candidate(doc_id="c", text="t", score=4.0, rank=3)]
+JUDGED = [ScoredDoc(doc_id="c", score=0.9), ScoredDoc(doc_id="a", score=0.5),
+          ScoredDoc(doc_id="b", score=0.1)]
+
+
+def _fused(how, candidates=FIRST, ranking=JUDGED, **options):
+    return [(d.doc_id, round(d.score, 4))
+            for d in fuse_with_first_stage(candidates, ranking, how, **options)]
+
+
+def test_interpolation_by_hand():
+    # judge min-max: c 1, a 0.5, b 0; first stage (10, 8, 4): a 1, b 0.6667, c 0
+    assert _fused("interpolate", weight=0.5) == [("a", 0.75), ("c", 0.5), ("b", 0.3333)]
+    assert _fused("interpolate", weight=0.8) == [("c", 0.8), ("a", 0.6), ("b", 0.1333)]
+    assert _fused("interpolate", weight=1.0) == [("c", 1.0), ("a", 0.5), ("b", 0.0)]
+    assert _fused("interpolate", weight=0.0) == [("a", 1.0), ("b", 0.6667), ("c", 0.0)]
+
+
+def test_combsum_and_rrf_by_hand():
+    assert _fused("combsum") == [("a", 1.5), ("c", 1.0), ("b", 0.6667)]
+    # judge ranks c 1, a 2, b 3; first-stage ranks a 1, b 2, c 3; k=60, weight 0.5
+    assert _fused("rrf", weight=0.5) == [("a", round(0.5 / 62 + 0.5 / 61, 4)),
+                                         ("c", round(0.5 / 61 + 0.5 / 63, 4)),
+                                         ("b", round(0.5 / 63 + 0.5 / 62, 4))]
+    assert [d for d, _ in _fused("rrf", weight=0.9, rrf_k=0)] == ["c", "a", "b"]
+
+
+def test_none_returns_the_judge_ranking_unchanged():
+    assert fuse_with_first_stage(FIRST, JUDGED, "none") == JUDGED
+
+
+def test_a_tie_goes_to_the_better_judge_rank_then_first_stage_rank():
+    candidates = [Candidate(doc_id="x", text="t", score=0.0, rank=2),
+                  Candidate(doc_id="y", text="t", score=1.0, rank=1)]
+    ranking = [ScoredDoc(doc_id="x", score=1.0), ScoredDoc(doc_id="y", score=0.0)]
+    assert _fused("interpolate", candidates, ranking, weight=0.5) == [("x", 0.5), ("y", 0.5)]
+    flat = [ScoredDoc(doc_id="x", score=0.3), ScoredDoc(doc_id="y", score=0.3)]
+    # judge ranks x 1, y 2 and first-stage ranks y 1, x 2: equal sums, x has the
+    # better judge rank
+    assert _fused("rrf", candidates, flat, weight=0.5)[0][0] == "x"
+
+
+def test_ranks_stand_in_when_a_candidate_has_no_first_stage_score():
+    candidates = [Candidate(doc_id="a", text="t", score=12.0, rank=1),
+                  Candidate(doc_id="b", text="t", score=None, rank=2),
+                  Candidate(doc_id="c", text="t", score=3.0, rank=3)]
+    flat = [ScoredDoc(doc_id=d, score=0.0) for d in "abc"]
+    # judge flat: 1 each after min-max; ranks 1, 2, 3 -> 1, 0.5, 0 (not 12, ?, 3)
+    assert _fused("interpolate", candidates, flat, weight=0.5) == [
+        ("a", 1.0), ("b", 0.75), ("c", 0.5)]
+    no_ranks = [Candidate(doc_id=d, text="t") for d in "abc"]  # positions stand in
+    assert [d for d, _ in _fused("interpolate", no_ranks, flat, weight=0.5)] == ["a", "b", "c"]
+
+
+def test_unscored_and_unknown_documents():
+    ranking = [ScoredDoc(doc_id="a", score=0.4), ScoredDoc(doc_id="b", score=0.2),
+               ScoredDoc(doc_id="c", score=float("-inf")), ScoredDoc(doc_id="zz", score=-9.0)]
+    # c (-inf) counts as the judge's lowest, 0.2: judge a 1, b 0, c 0
+    assert _fused("interpolate", FIRST, ranking, weight=0.5) == [
+        ("a", 1.0), ("b", 0.3333), ("c", 0.0), ("zz", -9.0)]  # zz: not a candidate, kept last
+
+
+def test_zscore_normalisation_and_bad_weights():
+    assert [round(v, 4) for v in normalised([1.0, 2.0, 3.0], "zscore")] == [-1.2247, 0.0, 1.2247]
+    assert normalised([2.0, 2.0], "zscore") == [0.0, 0.0]
+    assert normalised([2.0, 2.0], "minmax") == [1.0, 1.0]
+    with pytest.raises(InputError, match="between 0 and 1"):
+        fuse_with_first_stage(FIRST, JUDGED, "interpolate", weight=1.5)

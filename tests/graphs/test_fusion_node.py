@@ -1,0 +1,57 @@
+"""The fusion node every rerank graph ends with, on the simulated judge: the fused
+ranking is the library's fusion of the unfused one, and provenance names it."""
+
+from __future__ import annotations
+
+import pytest
+
+from rerankgraph.data import build_job, read_qrels
+from rerankgraph.graphs.fusion import GENERAL_WEIGHT, JUDGE_WEIGHTS, judge_weight
+from rerankgraph.registry import get_method, list_methods
+from rerankgraph.retrievers.fusion import fuse_with_first_stage
+from rerankgraph.sdk import Reranker
+from rerankgraph.simulation import SimulatedJudge, SimulationSettings
+from tests.conftest import DL19
+
+QRELS = read_qrels(DL19 / "qrels.tsv")
+METHODS = [m.name for m in list_methods() if m.kind == "rerank" and not m.fuses]
+
+
+@pytest.fixture(scope="module")
+def setting(dl19, dl19_run):
+    request = build_job(dl19, dl19_run, depth=20, queries=1).requests[0]
+    # A fresh judge per run: the same seed then draws the same noise.
+    return request, lambda: SimulatedJudge(QRELS, dl19.queries, dl19.corpus,
+                                           SimulationSettings(score_noise=0.3), seed=1)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(("fusion", "label"), [
+    ({"fusion": "interpolate", "fusion_weight": 0.3}, "interpolate(minmax, judge weight 0.3)"),
+    ({"fusion": "rrf", "rrf_k": 10}, f"rrf(k=10, judge weight {GENERAL_WEIGHT:g})"),
+    ({"fusion": "combsum", "fusion_norm": "zscore"}, "combsum(zscore)")])
+def test_every_rerank_method_ends_with_the_fusion_it_is_given(method, fusion, label, setting):
+    request, judge = setting
+    spec = get_method(method)
+    fields = spec.params.model_fields
+    plain = Reranker(method, engine=judge(), params={"fusion": "none"}).rerank_batch([request])[0]
+    fused = Reranker(method, engine=judge(), params=fusion).rerank_batch([request])[0]
+    assert plain.provenance.fusion == "none" and fused.provenance.fusion == label
+    expected = fuse_with_first_stage(
+        request.candidates, plain.ranking, fusion["fusion"],
+        fusion.get("fusion_weight", GENERAL_WEIGHT), fusion.get("fusion_norm", "minmax"),
+        fusion.get("rrf_k", 60))
+    assert list(fused.ranking) == expected
+    assert fused.doc_ids != plain.doc_ids  # the first stage moved something
+    assert {"fusion", "fusion_weight", "fusion_norm", "rrf_k"} <= set(fields)
+
+
+def test_the_judge_weight_is_chosen_per_model():
+    assert judge_weight("/root/.cache/rerankgraph/models/smollm2-135m-instruct/") == \
+        JUDGE_WEIGHTS["smollm2-135m-instruct"]
+    assert judge_weight("Qwen/Qwen3-8B") == GENERAL_WEIGHT == 0.6
+
+
+def test_combsum_takes_no_weight():
+    with pytest.raises(Exception, match="combsum sums the two lists unweighted"):
+        get_method("pointwise").make_params({"fusion": "combsum", "fusion_weight": 0.5})
