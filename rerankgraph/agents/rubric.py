@@ -79,7 +79,11 @@ class RubricParams(BaseModel):
 
     @property
     def max_reply_tokens(self) -> int:
-        return self.reasoning_tokens + 8 * len(STEPS) + 8 if self.reasoning_tokens else 8
+        """Enough for the longest reply the regex allows (a token holds at least one
+        character), so no sample is cut off before its score; most use far fewer."""
+        if not self.reasoning_tokens:
+            return 8
+        return sum(len(step) + 3 + self.step_chars for step in STEPS) + 12
 
 
 def reply_regex(params: RubricParams) -> str:
