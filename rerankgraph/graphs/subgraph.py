@@ -37,7 +37,9 @@ async def rerank_head(context: RerankContext, method: str, owner: str, query: Qu
                          "method")
     if not head:
         return {}
-    params = spec.make_params({})
+    # The head is the search method's own ranking, not a first stage: no fusion with it.
+    params = spec.make_params({"fusion": "none"} if "fusion" in spec.params.model_fields
+                              else {})
     result = await spec.graph(params, context.resolve_method).ainvoke(
         {"query": query, "candidates": list(head)}, context=replace(context, params=params))
     top = result["ranking"]

@@ -114,7 +114,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     config = vLLMEngineProcessorConfig(
         model_source=model, batch_size=batch_size, concurrency=concurrency,
         engine_kwargs={"max_model_len": max_model_len, "enable_prefix_caching": True,
-                       **default_engine_settings()},
+                       **default_engine_settings(max_model_len)},
         # Ray Data asks for one GPU per replica by default; on the CPU build, a CPU.
         placement_group_config={"bundles": [{"CPU": 1}]} if is_cpu_build() else None,
         log_engine_metrics=False)

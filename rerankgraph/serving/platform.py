@@ -37,13 +37,24 @@ def apply_cpu_env_defaults() -> None:
     os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
 
-def default_engine_settings() -> dict[str, object]:
+def default_engine_settings(max_model_len: int | None = None) -> dict[str, object]:
     """On CPU: float32 (bf16 is emulated on AVX2 and ran 7x slower), eager (torch.compile
     added minutes to every load) and 32-token KV blocks. vLLM's CPU default of 128 is
     longer than a judge prompt's shared instructions and query, so nothing was shared;
-    32 made 200 pointwise prompts 1.7x faster (docs/benchmarks.md)."""
+    32 made 200 pointwise prompts 1.7x faster (docs/benchmarks.md).
+
+    With `max_model_len`, also no chunked prefill on CPU (every prompt prefilled in one
+    step): vLLM 0.32 rewinds a seeded request's random generator after a partial prefill,
+    which a CPU generator cannot do, and the engine dies ("CPU Generator does not use
+    offset", gpu_model_runner._bookkeeping_sync). Seeded samples (rubric with K samples)
+    hit it as soon as a batch's prompts are split across steps."""
     if is_cpu_build():
-        return {"dtype": "float32", "enforce_eager": True, "block_size": 32}
+        settings: dict[str, object] = {"dtype": "float32", "enforce_eager": True,
+                                       "block_size": 32}
+        if max_model_len is not None:
+            settings |= {"enable_chunked_prefill": False,
+                         "max_num_batched_tokens": max_model_len}
+        return settings
     return {"dtype": "auto", "enforce_eager": False}
 
 

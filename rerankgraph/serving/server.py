@@ -35,7 +35,7 @@ def server_command(model: str, *, host: str, port: int, max_model_len: int,
     """The argv that starts vLLM's server. Prefix caching is on so that a query's
     candidates share the instructions and query; extra_args pass through to vLLM
     (e.g. --data-parallel-size, --tensor-parallel-size)."""
-    settings = default_engine_settings()
+    settings = default_engine_settings(max_model_len)
     argv = [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", model, "--host", host, "--port", str(port),
             "--dtype", str(settings["dtype"]), "--max-model-len", str(max_model_len),
@@ -44,6 +44,9 @@ def server_command(model: str, *, host: str, port: int, max_model_len: int,
         argv.append("--enforce-eager")
     if "block_size" in settings:
         argv += ["--block-size", str(settings["block_size"])]
+    if settings.get("enable_chunked_prefill") is False:
+        argv += ["--no-enable-chunked-prefill",
+                 "--max-num-batched-tokens", str(settings["max_num_batched_tokens"])]
     if served_model_name:
         argv += ["--served-model-name", served_model_name]
     return argv + list(extra_args)

@@ -40,13 +40,10 @@ class VllmEngine(Engine):
         except ImportError as exc:
             raise ModelError(f"vLLM is not installed: {vllm_install_hint()}") from exc
         if engine_args is None:
-            settings: dict[str, Any] = {
-                "model": model,
-                "max_model_len": DEFAULT_MAX_MODEL_LEN,
-                "enable_prefix_caching": True,
-                **default_engine_settings(),
-            }
+            settings: dict[str, Any] = {"model": model, "max_model_len": DEFAULT_MAX_MODEL_LEN,
+                                        "enable_prefix_caching": True}
             settings.update(overrides)
+            settings = {**default_engine_settings(int(settings["max_model_len"])), **settings}
             engine_args = AsyncEngineArgs(**settings)
         self._engine_args = engine_args
         self.model_name = str(engine_args.model)

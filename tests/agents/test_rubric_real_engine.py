@@ -44,3 +44,16 @@ def test_the_same_seed_gives_the_same_run_file(local_engine, dl19_request):
         return [*run_lines(result, request.candidates, "rubric"), *map(str, replies)]
 
     assert run(5) == run(5)
+
+
+def test_seeded_samples_survive_prompts_split_across_engine_steps(local_engine, dl19, dl19_run):
+    """20 prompts of a few hundred tokens each are more than one engine step prefills; with
+    chunked prefill on, vLLM 0.32 on CPU died rewinding a seeded generator."""
+    from rerankgraph.data import build_job
+
+    request = build_job(dl19, dl19_run, depth=20, queries=1).requests[0]
+    result = Reranker("rubric", engine=local_engine, seed=2,
+                      params={"samples": 4, "reasoning_tokens": 0}).rerank_batch([request])[0]
+    assert result.ok, result.error
+    assert sum(len(j.sample_scores) + j.dropped_samples
+               for j in result.provenance.judgments) == 4 * 20
