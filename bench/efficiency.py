@@ -61,7 +61,7 @@ def raw_side(prompts: Path) -> dict:
     apply_cpu_env_defaults()  # the CPU settings our engine sets up before it loads
     sent = pickle.loads(prompts.read_bytes())
     llm = LLM(model=str(pull_embedded_model()), max_model_len=DEFAULT_MAX_MODEL_LEN,
-              enable_prefix_caching=True, **default_engine_settings())
+              enable_prefix_caching=True, **default_engine_settings(DEFAULT_MAX_MODEL_LEN))
     started = time.perf_counter()
     llm.generate([TokensPrompt(prompt_token_ids=ids) for ids, _ in sent],
                  [sampling for _, sampling in sent], use_tqdm=False)

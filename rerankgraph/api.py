@@ -94,6 +94,8 @@ class Meta(BaseModel):
     repaired: int
     fallbacks: int
     truncated_docs: int
+    dropped_samples: int = Field(0, description="sampled replies left out as unreadable")
+    fusion: str = Field("none", description="fusion with the first stage that ran")
 
 
 class RerankReply(BaseModel):
@@ -196,7 +198,8 @@ def build_app(reranker: Reranker, api_key: str | None = None,
             usage=Usage(total_tokens=provenance.prompt_tokens + provenance.completion_tokens),
             meta=Meta(method=provenance.method, llm_calls=provenance.llm_calls,
                       repaired=provenance.repaired, fallbacks=provenance.fallbacks,
-                      truncated_docs=provenance.truncated_docs))
+                      truncated_docs=provenance.truncated_docs,
+                      dropped_samples=provenance.dropped_samples, fusion=provenance.fusion))
 
     def openapi() -> dict[str, Any]:
         # The spec states the server's own document limit (maxItems), so a longer list

@@ -58,8 +58,10 @@ class ListwiseAgent(Agent):
         return {}
 
     def reply_tokens(self, size: int, reasoning_tokens: int = 0) -> int:
-        # "[12] > " is at most 6 tokens; the reasoning line's labels about 8 more.
-        return 6 * size + 8 + (reasoning_tokens + 8 if reasoning_tokens else 0)
+        # "[12] > " is at most 6 tokens. The reasoning line may hold 4 characters per
+        # budgeted token, and a token holds at least one, so it can never cut the
+        # permutation off.
+        return 6 * size + 8 + (4 * reasoning_tokens + 16 if reasoning_tokens else 0)
 
     async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
                            params: ListwiseParams) -> Judgment:

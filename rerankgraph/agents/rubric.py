@@ -9,6 +9,7 @@ on a score line; K samples go in one request (n=K) so the engine shares their pr
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 import zlib
@@ -35,9 +36,10 @@ GENERAL_DEFINITION = ("A passage is relevant when it contains information that a
 STEPS = ("Query", "Document", "Relevance")
 SCORE = r"(100|[1-9]?[0-9])"
 SAMPLED_TEMPERATURE = 0.6  # Retro*'s temperature for its K trajectories
-# The expected score from the digits' logprobs moves a mean by less than one step of a
-# mean over K <= 32 samples, so it only ever breaks ties.
-TIE_BREAK_WEIGHT = 1e-4
+# The expected score from the digits' logprobs moves a mean by at most 1e-4 on the 0-100
+# scale, less than the smallest gap between two means of integer scores over K <= 32
+# samples (1/(32*31)), so it only ever breaks ties.
+TIE_BREAK_WEIGHT = 1e-6
 # A score written another way ("score": 80, **Score:** 80), by an engine without the regex.
 _SCORE_LINE = re.compile(r"score[\"'*]*\s*[:=]\s*[\"'*]*\s*(\d{1,3}(?:\.\d+)?)", re.IGNORECASE)
 
@@ -128,27 +130,26 @@ def read_sample(text: str) -> tuple[float | None, bool]:
 
 
 def expected_score(positions: Sequence[dict[str, float]], score: float) -> float | None:
-    """The score's expected value from its digits' logprobs: at each digit position, the
-    probability-weighted mean digit among the digit tokens shown. Positions are matched
-    from the end, skipping a final end-of-reply token."""
-    digits = len(str(int(score)))
-    found: list[dict[str, float]] = []
-    for position in reversed(positions):
-        shown = {t.strip(): p for t, p in position.items() if t.strip().isdigit()
-                 and len(t.strip()) == 1}
-        if not shown:
-            if found:
-                break
-            continue  # the end-of-reply token after the score
-        found.append(shown)
-        if len(found) == digits:
-            break
-    if len(found) != digits:
+    """The score's expected value from its digits' logprobs: at each digit of the score,
+    the probability-weighted mean over the single-digit tokens shown there. Positions
+    are found from the end by their sampled token (each position's first key), past one
+    end-of-reply token. None when they do not spell the score one digit per token, or
+    no finite alternative is shown."""
+    digits = str(int(score))
+    sampled = [next(iter(p), "").strip() for p in positions]
+    end = len(positions)
+    if end and not sampled[end - 1].isdigit():
+        end -= 1  # the end-of-reply token
+    start = end - len(digits)
+    if start < 0 or "".join(sampled[start:end]) != digits:
         return None
     value = 0.0
-    for power, shown in enumerate(found):  # found[0] is the last digit
-        weights = {int(t): 2.718281828459045 ** p for t, p in shown.items()}
+    for power, position in enumerate(reversed(positions[start:end])):
+        weights = {int(t.strip()): math.exp(p) for t, p in position.items()
+                   if len(t.strip()) == 1 and t.strip().isdigit() and math.isfinite(p)}
         total = sum(weights.values())
+        if total <= 0:
+            return None
         value += 10 ** power * sum(d * w for d, w in weights.items()) / total
     return value
 
@@ -163,7 +164,7 @@ def read_rubric(completion: Completion) -> RubricReading:
             continue
         scores.append(score)
         repaired += was_repaired
-        if i < len(completion.logprobs):
+        if i < len(completion.logprobs) and not was_repaired:
             value = expected_score(completion.logprobs[i], score)
             if value is not None:
                 expected.append(value)
@@ -219,7 +220,8 @@ class RubricAgent(Agent):
     def record(self, call: ChatRequest, doc: FittedDoc, reply: Completion,
                reading: RubricReading, retried: bool = False) -> Judgment:
         """The judgment of one pair, with its samples' scores and the dropped count."""
-        score, status, note = self.score_of(reading, len(reply.texts))
+        asked = len(reply.texts) * (2 if retried else 1)
+        score, status, note = self.score_of(reading, asked)
         if retried:
             note = "; ".join(filter(None, ["all samples unreadable, asked once more", note]))
         made = judgment(self.name, call, [doc], reply, score, status, note)
@@ -274,4 +276,5 @@ def _retry(call: ChatRequest) -> ChatRequest:
 def _joined(first: Completion, second: Completion) -> Completion:
     """Both attempts' usage counted; the second attempt's samples kept."""
     return replace(second, prompt_tokens=first.prompt_tokens + second.prompt_tokens,
-                   completion_tokens=first.completion_tokens + second.completion_tokens)
+                   completion_tokens=first.completion_tokens + second.completion_tokens,
+                   cached=first.cached and second.cached)

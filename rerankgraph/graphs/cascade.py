@@ -99,6 +99,7 @@ class CascadeState(TypedDict, total=False):
     ranking: list[ScoredDoc]
     trace: Annotated[list[dict[str, Any]], operator.add]
     stage_scores: dict[str, dict[str, float]]  # stage name -> doc id -> its score there
+    unscored: Annotated[list[str], operator.add]  # docs a stage's judge left unscored
     fusion: str
 
 
@@ -152,13 +153,17 @@ def _stage_node(step: str, spec: Any, params: BaseModel, depth: int,
             config={"recursion_limit": 10_000})
         ranked = result["ranking"]
         judgments: list[Judgment] = result.get("judgments", [])
-        new_order = [d.doc_id for d in ranked] + order[depth:]
+        # A head document the stage did not rank keeps its order below those it did.
+        placed = {d.doc_id for d in ranked}
+        new_order = ([d.doc_id for d in ranked]
+                     + [c.doc_id for c in head if c.doc_id not in placed] + order[depth:])
         return {
             # Scores fall with rank over the whole list, so a TREC run stays ordered.
             "ranking": [ScoredDoc(doc_id=d, score=float(len(new_order) - i))
                         for i, d in enumerate(new_order)],
             "judgments": judgments,
             "stage_scores": {**earlier, step: {d.doc_id: d.score for d in ranked}},
+            "unscored": list(result.get("unscored", [])),
             "trace": [_stage_trace(step, spec.name, params, len(head), count, judgments,
                                    result, time.perf_counter() - started)]}
 

@@ -76,7 +76,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
 
     from rerankgraph.agents.base import FittedDoc, judgment
     from rerankgraph.agents.pointwise import PointwiseAgent
-    from rerankgraph.agents.rubric import RubricAgent
+    from rerankgraph.agents.rubric import RubricAgent, read_rubric
     from rerankgraph.graphs.fusion import fusion_label
     from rerankgraph.graphs.scoring import rank_judged
     from rerankgraph.registry import get_method
@@ -138,6 +138,10 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     for row in outputs:
         doc, call = asked[row["query_id"], row["doc_id"]]
         completion = completion_from_row(row, call.max_tokens)
+        if isinstance(agent, RubricAgent):  # with its samples' scores and drops
+            judgments[row["query_id"]].append(
+                agent.record(call, doc, completion, read_rubric(completion)))
+            continue
         score, status, note = agent.read(completion)
         judgments[row["query_id"]].append(
             judgment(agent.name, call, [doc], completion, score, status, note))

@@ -46,7 +46,8 @@ class JobReport:
             f"{len(self.failures)} failed, {totals.llm_calls} LLM calls "
             f"({self.cache_hits} from cache), {totals.prompt_tokens} prompt + "
             f"{totals.completion_tokens} completion tokens, {totals.repaired} repaired, "
-            f"{totals.fallbacks} fallbacks, {totals.unchanged} orders left as shown, "
+            f"{totals.fallbacks} fallbacks, {totals.dropped_samples} samples dropped, "
+            f"{totals.unchanged} orders left as shown, "
             f"{totals.unscored_docs} unscored docs, {totals.truncated_docs} truncated docs, "
             f"{self.wall_time_s:.1f} s, {totals.tokens_per_s:,.0f} tok/s")
         if self.prefix_cache and self.prefix_cache[1]:
@@ -78,6 +79,7 @@ class JobTotals:
     flagged_docs: int = 0
     unchanged: int = 0
     unscored_docs: int = 0
+    dropped_samples: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -98,6 +100,7 @@ class JobTotals:
             fallbacks=sum(p.fallbacks for p in provenance),
             unchanged=sum(p.unchanged for p in provenance),
             unscored_docs=sum(len(p.unscored_docs) for p in provenance),
+            dropped_samples=sum(p.dropped_samples for p in provenance),
             truncated_docs=sum(p.truncated_docs for p in provenance),
             run_tokens=sum(j.prompt_tokens + j.completion_tokens
                            for p in fresh for j in p.judgments if not j.cached),

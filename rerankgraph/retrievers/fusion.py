@@ -9,6 +9,7 @@ few lines we need, tested against hand-computed cases.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -131,11 +132,11 @@ def fuse_with_first_stage(candidates: Sequence[Candidate], ranking: Sequence[Sco
 
     First-stage scores are `Candidate.score` when every candidate has one; otherwise the
     first-stage ranks stand in for all (rank r scores -r), since a score and a rank are
-    not on one scale. First-stage ranks are
+    not on one scale (so do they when a score is not finite). First-stage ranks are
     `Candidate.rank`, else the position in `candidates`. A judge score of -inf (a
-    document the judge left unscored) counts as the judge's lowest. Ties go to the better
-    judge rank, then the better first-stage rank. Documents the judge did not rank keep
-    their first-stage order below the fused ones."""
+    document the judge left unscored) counts as below the judge's lowest. Ties go to the
+    better judge rank, then the better first-stage rank. Candidates missing from the
+    judge's ranking keep their first-stage order below the fused ones."""
     if how == "none":
         return list(ranking)
     if not 0.0 <= weight <= 1.0:
@@ -144,6 +145,8 @@ def fuse_with_first_stage(candidates: Sequence[Candidate], ranking: Sequence[Sco
     ranked = [d for d in ranking if d.doc_id in by_id]
     if not ranked:
         return list(ranking)
+    in_ranking = {d.doc_id for d in ranking}
+    unranked = [c.doc_id for c in candidates if c.doc_id not in in_ranking]
     first_rank = {c.doc_id: (c.rank if c.rank is not None else i + 1)
                   for i, c in enumerate(candidates)}
     judge_rank = {d.doc_id: i + 1 for i, d in enumerate(ranked)}
@@ -154,22 +157,35 @@ def fuse_with_first_stage(candidates: Sequence[Candidate], ranking: Sequence[Sco
         fused = [weight / (rrf_k + judge_rank[d]) + (1 - weight) / (rrf_k + first_rank[d])
                  for d in ids]
     else:
-        finite = [d.score for d in ranked if d.score != float("-inf")]
-        floor = min(finite) if finite else 0.0
-        judge = normalised([d.score if d.score != float("-inf") else floor for d in ranked],
-                           normalization)
+        judge = normalised(_below_finite([d.score for d in ranked]), normalization)
         first = normalised(_first_stage_scores(ids, by_id, first_rank), normalization)
         fused = ([weight * j + (1 - weight) * f for j, f in zip(judge, first, strict=True)]
                  if how == "interpolate" else [j + f for j, f in zip(judge, first, strict=True)])
     order = sorted(range(len(ids)), key=lambda i: (-fused[i], judge_rank[ids[i]],
                                                    first_rank[ids[i]]))
-    rest = [d for d in ranking if d.doc_id not in by_id]
-    return [ScoredDoc(doc_id=ids[i], score=fused[i]) for i in order] + rest
+    fused_docs = [ScoredDoc(doc_id=ids[i], score=fused[i]) for i in order]
+    # Candidates the judge did not rank keep their first-stage order below, then any
+    # ranked document that was no candidate.
+    low = fused_docs[-1].score
+    below = [ScoredDoc(doc_id=d, score=low - 1 - i) for i, d in enumerate(unranked)]
+    return fused_docs + below + [d for d in ranking if d.doc_id not in by_id]
+
+
+def _below_finite(values: Sequence[float]) -> list[float]:
+    """Non-finite values (a -inf for a document left unscored) placed strictly below the
+    lowest finite one; all non-finite: all equal."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return [0.0] * len(values)
+    low, high = min(finite), max(finite)
+    floor = low - (high - low if high > low else 1.0)
+    return [v if math.isfinite(v) else (high + (high - low or 1.0) if v > 0 else floor)
+            for v in values]
 
 
 def _first_stage_scores(ids: Sequence[str], by_id: Mapping[str, Candidate],
                         first_rank: Mapping[str, int]) -> list[float]:
     scores = [by_id[d].score for d in ids]
-    if any(s is None for s in scores):
+    if any(s is None or not math.isfinite(s) for s in scores):
         return [-float(first_rank[d]) for d in ids]
     return [float(s) for s in scores if s is not None]

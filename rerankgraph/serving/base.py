@@ -88,7 +88,7 @@ class ChatRequest:
 @dataclass(frozen=True)
 class Completion:
     """The samples of one request. `logprobs[i][p]` maps token -> logprob at position p
-    of sample i (top-k alternatives plus the sampled token)."""
+    of sample i: the sampled token first (from the engines), then the top-k alternatives."""
 
     texts: tuple[str, ...]
     logprobs: tuple[tuple[dict[str, float], ...], ...] = ()

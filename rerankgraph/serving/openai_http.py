@@ -340,9 +340,10 @@ def _completion_from_payload(payload: dict[str, Any]) -> Completion:
         reasons.append(choice.get("finish_reason"))
         positions = []
         for position in (choice.get("logprobs") or {}).get("content") or []:
-            by_token = {alt["token"]: float(alt["logprob"])
-                        for alt in position.get("top_logprobs") or []}
-            by_token.setdefault(position["token"], float(position["logprob"]))
+            # The sampled token first: a reader can tell it from the alternatives.
+            by_token = {position["token"]: float(position["logprob"])}
+            for alt in position.get("top_logprobs") or []:
+                by_token.setdefault(alt["token"], float(alt["logprob"]))
             positions.append(by_token)
         logprobs.append(tuple(positions))
     usage = payload.get("usage") or {}

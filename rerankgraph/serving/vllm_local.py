@@ -193,9 +193,10 @@ def _completion_from_output(output: Any, prompt_tokens: int) -> Completion:
         reasons.append(sample.finish_reason)
         completion_tokens += len(sample.token_ids)
         positions = []
-        for position in sample.logprobs or []:
+        for sampled, position in zip(sample.token_ids, sample.logprobs or [], strict=False):
             by_token: dict[str, float] = {}
-            for item in position.values():
+            # The sampled token first: a reader can tell it from the alternatives.
+            for _, item in sorted(position.items(), key=lambda kv: kv[0] != sampled):
                 token = item.decoded_token or ""
                 # Several ids can decode to one string; keep the likeliest.
                 by_token[token] = max(by_token.get(token, float("-inf")), item.logprob)

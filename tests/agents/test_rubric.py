@@ -96,13 +96,21 @@ def test_a_pair_whose_samples_all_fail_is_asked_once_more_then_falls_back():
 
 def test_expected_score_from_the_digits_logprobs_breaks_ties():
     half = math.log(0.5)
-    digits = ({"8": half, "7": half}, {"5": 0.0}, {"<|im_end|>": 0.0})
+    # Each position: the sampled token first, then alternatives.
+    digits = ({"8": half, "7": half}, {"5": 0.0}, {"<|im_end|>": -0.1, "3": -2.4})
     assert expected_score(({"Score": 0.0}, {":": 0.0}, *digits), 85) == pytest.approx(80.0)
-    assert expected_score(({"9": 0.0},), 85) is None  # one digit shown for a two-digit score
+    # After a one-digit score the grammar still allows digits at the end position: they
+    # are alternatives to the sampled end, not the score's digits.
+    assert expected_score(({"8": 0.0, "9": -1.0}, {"<|im_end|>": -0.2, "5": -1.8}), 8) \
+        == pytest.approx(8 / (1 + math.exp(-1.0)) + 9 * math.exp(-1.0) / (1 + math.exp(-1.0)))
+    assert expected_score(({"9": 0.0},), 85) is None  # the positions do not spell the score
+    assert expected_score(({"85": 0.0},), 85) is None  # a tokenizer with two-digit tokens
+    masked = ({"8": float("-inf"), "9": float("-inf")}, {"0": 0.0})
+    assert expected_score(masked, 80) is None  # no finite alternative: no tie-break, no crash
     low = Completion(texts=("Score: 80",), logprobs=((({"8": 0.0, "9": -5.0}, {"0": 0.0}),)))
     high = Completion(texts=("Score: 80",), logprobs=((({"8": -0.1, "9": -2.0}, {"0": 0.0}),)))
     assert read_rubric(low).expected < read_rubric(high).expected
     engine = ScriptedEngine([low, high])
     result = Reranker("rubric", engine=engine).rerank("q", DOCS[:2])
     assert result.doc_ids == ["d1", "d0"]  # same score 80; d1's digits leaned higher
-    assert [round(d.score, 3) for d in result.ranking] == [0.8, 0.8]  # a tie-break only
+    assert [round(d.score, 5) for d in result.ranking] == [0.8, 0.8]  # a tie-break only

@@ -67,7 +67,8 @@ def test_three_stages_rerank_shrinking_heads_and_leave_the_tails(one_query):
     assert sorted(j.doc_ids[0] for j in second) == sorted(order1[:10])
     assert list(third.doc_ids) == order2[:5]  # the window is stage 2's top 5
     assert result.doc_ids == list(third.parsed) + order2[5:10] + order1[10:]
-    assert order2 != order1[:10] or order1 != [c.doc_id for c in request.candidates]
+    # The noisy judge's stages disagree, so each stage's order is seen in the result.
+    assert order2 != order1[:10] and list(third.parsed) != order2[:5]
     scores = [d.score for d in result.ranking]
     assert scores == sorted(scores, reverse=True)
 

@@ -133,9 +133,29 @@ def test_ranks_stand_in_when_a_candidate_has_no_first_stage_score():
 def test_unscored_and_unknown_documents():
     ranking = [ScoredDoc(doc_id="a", score=0.4), ScoredDoc(doc_id="b", score=0.2),
                ScoredDoc(doc_id="c", score=float("-inf")), ScoredDoc(doc_id="zz", score=-9.0)]
-    # c (-inf) counts as the judge's lowest, 0.2: judge a 1, b 0, c 0
+    # c (-inf) goes below the judge's lowest: 0.2 - (0.4 - 0.2) = 0, so judge a 1, b 0.5,
+    # c 0; first stage a 1, b 0.6667, c 0
     assert _fused("interpolate", FIRST, ranking, weight=0.5) == [
-        ("a", 1.0), ("b", 0.3333), ("c", 0.0), ("zz", -9.0)]  # zz: not a candidate, kept last
+        ("a", 1.0), ("b", 0.5833), ("c", 0.0), ("zz", -9.0)]  # zz: not a candidate, kept last
+    # One finite judge score: the unscored document still cannot tie it.
+    lone = [ScoredDoc(doc_id="b", score=0.7), ScoredDoc(doc_id="a", score=float("-inf"))]
+    two = FIRST[:2]
+    assert [d for d, _ in _fused("interpolate", two, lone, weight=0.9)] == ["b", "a"]
+
+
+def test_candidates_the_judge_did_not_rank_keep_their_first_stage_order_below():
+    partial = [ScoredDoc(doc_id="c", score=0.9)]
+    fused = fuse_with_first_stage(FIRST, partial, "rrf", 0.5)
+    assert [d.doc_id for d in fused] == ["c", "a", "b"]
+    scores = [d.score for d in fused]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == 3
+
+
+def test_a_non_finite_first_stage_score_falls_back_to_ranks():
+    candidates = [Candidate(doc_id="a", text="t", score=float("inf"), rank=1),
+                  Candidate(doc_id="b", text="t", score=2.0, rank=2)]
+    flat = [ScoredDoc(doc_id="b", score=0.5), ScoredDoc(doc_id="a", score=0.5)]
+    assert _fused("interpolate", candidates, flat, weight=0.5) == [("a", 1.0), ("b", 0.5)]
 
 
 def test_zscore_normalisation_and_bad_weights():
