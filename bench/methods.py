@@ -136,7 +136,10 @@ def main() -> None:
         if engine is not None:
             engine.close()
     table += default_rows
-    lines = [f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
+    reused = ("Rows re-read from the rankings saved by the same command without --reuse "
+              "(the engine run), so that the fused rows use the defaults chosen from its "
+              "sweep.\n" if args.reuse else "")
+    lines = [reused + f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
              f"embedded judge SmolLM2-135M-Instruct (float32, in-process vLLM, CPU). Each "
              "method runs with its default parameters and fusion=none; a `+` row is the "
              "same rankings fused with BM25 by the method's default fusion (no extra call, "

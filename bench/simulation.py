@@ -31,6 +31,13 @@ NO_FUSION = {"fusion": "none"}  # the judge alone, whatever a method's default f
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scaling", action="store_true",
+                        help="only part 4 (test-time scaling and fusion), into its own "
+                             "section `simulation-scaling`")
+    scaling_only = parser.parse_args().scaling
     from rerankgraph.data import (
         build_job,
         load_beir,
@@ -60,6 +67,36 @@ def main() -> None:
         calls = sum(r.provenance.llm_calls for r in results) / len(results)
         return evaluate_run(qrels_path, path, ["nDCG@10"])["nDCG@10"], calls
 
+    def scaling_rows(lines, full, settings):
+        bm25_full = out / "bm25-full.trec"
+        write_trec_run(bm25_full, {r.query.id: [f"{r.query.id} Q0 {c.doc_id} {c.rank} {c.score} "
+                                                "bm25" for c in r.candidates] for r in full})
+        lines += ["", "Test-time scaling and fusion: all 43 DL19 queries, BM25 top-100, "
+                  "simulated noise 0.25, flips 0.1, position bias 0.05. BM25 alone: "
+                  f"{evaluate_run(qrels_path, bm25_full, ['nDCG@10'])['nDCG@10']:.4f}. A "
+                  "simulated judge is not the embedded model, so fusion uses the general judge "
+                  "weight (0.6, GroupRank's).\n",
+                  "| method | setting | LLM calls/query | nDCG@10 |", "|---|---|---|---|"]
+        scaling = [("rubric", {"samples": 1}), ("rubric", {"samples": 4}), ("cascade", {}),
+                   ("cascade", {"stages": "100@pointwise -> 30@rubric:samples=4 -> 10@listwise"}),
+                   ("dear", {})]
+        scaling += [(spec.name, {"fusion": how}) for spec in rerank_methods
+                    if spec.name not in ("cascade", "dear")
+                    for how in ("none", "interpolate", "rrf")]
+        for method, params in scaling:
+            ndcg, calls = ndcg_and_calls(method, {**NO_FUSION, **params}, settings, full)
+            shown = ",".join(f"{k}={v}" for k, v in params.items()) or "defaults"
+            lines.append(f"| {method} | {shown} | {calls:.1f} | {ndcg:.4f} |")
+            print(lines[-1], flush=True)
+
+    rerank_methods = [s for s in list_methods() if s.kind == "rerank" and not s.fuses]
+    full = build_job(data, first_stage, depth=100).requests
+    settings = SimulationSettings(score_noise=0.25, flip_prob=0.1, position_bias=0.05)
+    if scaling_only:
+        lines = ["**SIMULATION** from DL19 qrels (not a model)."]
+        scaling_rows(lines, full, settings)
+        write_section("simulation-scaling", "\n".join(lines))
+        return
     small = build_job(data, first_stage, depth=real["depth"], queries=real["queries"]).requests
     lines = [f"**SIMULATION** from DL19 qrels (not a model). Part 1: the {real['queries']} "
              f"queries at top-{real['depth']} of the method table; noise = std-dev of Gaussian "
@@ -67,7 +104,6 @@ def main() -> None:
              "a 0.05 first-position bias.\n",
              "| method | real judge nDCG@10 | " + " | ".join(f"sim noise {n:g}" for n in NOISES)
              + " | closest noise |", "|---|---|" + "---|" * len(NOISES) + "---|"]
-    rerank_methods = [s for s in list_methods() if s.kind == "rerank" and not s.fuses]
     for spec in rerank_methods:
         scores = []
         for noise in NOISES:
@@ -83,7 +119,6 @@ def main() -> None:
         lines[-1] += f" | {NOISES[closest]:g} |" if closest is not None else " | n/a |"
         print(lines[-1], flush=True)
 
-    full = build_job(data, first_stage, depth=100).requests
     oracle = out / "oracle.trec"
     write_trec_run(oracle, {r.query.id: oracle_lines(r, qrels) for r in full})
     lines += ["", f"Part 2: exactness. All {len(full)} DL19 queries, BM25 top-100, noise 0 "
@@ -97,7 +132,6 @@ def main() -> None:
         ndcg, calls = ndcg_and_calls(spec.name, NO_FUSION, exact, full)
         lines.append(f"| {spec.name} | {calls:.1f} | {ndcg:.4f} |")
         print(lines[-1], flush=True)
-    settings = SimulationSettings(score_noise=0.25, flip_prob=0.1, position_bias=0.05)
     lines += ["", f"Part 3: all {len(full)} DL19 queries, BM25 top-100, simulated noise 0.25, "
               "flips 0.1, position bias 0.05.\n", "| method | setting | LLM calls/query | "
               "nDCG@10 |", "|---|---|---|---|"]
@@ -110,24 +144,7 @@ def main() -> None:
             ndcg, calls = ndcg_and_calls(method, {name: value, **NO_FUSION}, settings, full)
             lines.append(f"| {method} | {name}={value} | {calls:.1f} | {ndcg:.4f} |")
             print(lines[-1], flush=True)
-    bm25_full = out / "bm25-full.trec"
-    write_trec_run(bm25_full, {r.query.id: [f"{r.query.id} Q0 {c.doc_id} {c.rank} {c.score} "
-                                            "bm25" for c in r.candidates] for r in full})
-    lines += ["", f"Part 4: test-time scaling and fusion, same setting as part 3. BM25 alone: "
-              f"{evaluate_run(qrels_path, bm25_full, ['nDCG@10'])['nDCG@10']:.4f}. A "
-              "simulated judge is not the embedded model, so fusion uses the general judge "
-              "weight (0.6, GroupRank's).\n",
-              "| method | setting | LLM calls/query | nDCG@10 |", "|---|---|---|---|"]
-    scaling = [("rubric", {"samples": 1}), ("rubric", {"samples": 4}), ("cascade", {}),
-               ("cascade", {"stages": "100@pointwise -> 30@rubric:samples=4 -> 10@listwise"}),
-               ("dear", {})]
-    scaling += [(spec.name, {"fusion": how}) for spec in rerank_methods
-                if spec.name not in ("cascade", "dear") for how in ("none", "interpolate", "rrf")]
-    for method, params in scaling:
-        ndcg, calls = ndcg_and_calls(method, {**NO_FUSION, **params}, settings, full)
-        shown = ",".join(f"{k}={v}" for k, v in params.items()) or "defaults"
-        lines.append(f"| {method} | {shown} | {calls:.1f} | {ndcg:.4f} |")
-        print(lines[-1], flush=True)
+    scaling_rows(lines, full, settings)
     write_section("simulation", "\n".join(lines))
 
 

@@ -56,8 +56,8 @@ class MethodSpec:
     uses_engine: bool = True  # False: no LLM call, so no model is loaded for it
     reranks: bool = False  # a search method that also reranks candidates it is given
     fuses: bool = False  # a rerank method over several runs' fused candidates (vic)
-    # A rerank method's fusion with the first stage when none is asked for, chosen on
-    # DL19 with the embedded judge (docs/benchmarks.md, section methods).
+    # A rerank method's fusion with the first stage when neither the caller nor the
+    # model's defaults (graphs/fusion.py) ask for one.
     default_fusion: FusionHow = "none"
     # True when the graph's shape depends on the parameters (a cascade's stages): then
     # build_graph(params, resolve) is called with them and the registry's lookup.

@@ -80,7 +80,8 @@ def test_rerank_in_cohere_shape_sorted_by_grade(served):
         (h["relevance_score"] for h in hits), reverse=True)
     assert all(h["document"]["text"] == DOCS[h["index"]] for h in hits)
     assert body["meta"] == {"method": "pointwise", "llm_calls": 10, "repaired": 0,
-                            "fallbacks": 0, "truncated_docs": 0}
+                            "fallbacks": 0, "truncated_docs": 0, "dropped_samples": 0,
+                            "fusion": "none"}
     assert body["usage"]["total_tokens"] > 0 and body["model"].startswith("SIMULATED")
     plain = _post(served, {"query": DATASET.queries[QID], "documents": DOCS}).json()
     assert len(plain["results"]) == 10 and "document" not in plain["results"][0]

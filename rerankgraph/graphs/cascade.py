@@ -200,6 +200,7 @@ def build_graph(params: CascadeParams | None = None,
 
 
 METHOD = MethodSpec(
-    name="cascade", build_graph=build_graph, params=CascadeParams, shaped_by_params=True,
+    name="cascade",
+    build_graph=build_graph, params=CascadeParams, shaped_by_params=True,
     description="rerank methods in stages over shrinking heads of the list, as one graph "
                 f"(default {DEFAULT_STAGES})")

@@ -50,6 +50,7 @@ def build_graph(params: DearParams | None = None,
 
 
 METHOD = MethodSpec(
-    name="dear", build_graph=build_graph, params=DearParams, shaped_by_params=True,
+    name="dear",
+    build_graph=build_graph, params=DearParams, shaped_by_params=True,
     description="DeAR: pointwise yes/no over the top 100, then listwise with reasoning "
                 "over the top 20")

@@ -3,37 +3,64 @@ stage (`fusion=none|interpolate|rrf|combsum`), and the per-model default weights
 
 A weak judge needs a small share and a strong one a large share, so the judge's weight
 depends on the model: the embedded judge's was chosen on DL19, and any other model gets
-GroupRank's 0.6 judge / 0.4 retriever (Sun et al., 2025).
+GroupRank's 0.6 judge / 0.4 retriever (Sun et al., 2025). Which fusion runs when none
+is asked for is the model's (the embedded judge: interpolation, for every method) or
+else the method's own (`MethodSpec.default_fusion`: none for every built-in method,
+since with a stronger, simulated judge fusing at 0.6 gained at most 0.007 nDCG@10 for
+the scoring judges and lost 0.04-0.25 for the ranking ones; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePath
-from typing import Any
+from typing import Any, cast
 
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
 from rerankgraph.context import RerankContext
-from rerankgraph.retrievers.fusion import fuse_with_first_stage
+from rerankgraph.retrievers.fusion import FusionHow, fuse_with_first_stage
 
 GENERAL_WEIGHT = 0.6
+
+
+@dataclass(frozen=True)
+class JudgeDefaults:
+    """A model's fusion defaults: the judge's weight, and the fusion every method runs
+    when none is asked for (None: each method's own default)."""
+
+    weight: float
+    fusion: FusionHow | None = None
+
+
 # Chosen on the DL19 method table (docs/benchmarks.md, section methods): the largest
-# share at which no method fused with BM25 ends below BM25's nDCG@10.
-JUDGE_WEIGHTS = {"smollm2-135m-instruct": 0.2}
+# swept share (0.1, 0.2, 0.3, 0.4, 0.6) at which no method fused with BM25 ends more than
+# 0.01 nDCG@10 below BM25 (at 0.2 the cascade ended 0.0103 below). The embedded judge
+# is below BM25 alone with every method, so every method fuses by default.
+JUDGES = {"smollm2-135m-instruct": JudgeDefaults(weight=0.1, fusion="interpolate")}
+GENERAL = JudgeDefaults(weight=GENERAL_WEIGHT)
+
+
+def judge_defaults(model_name: str) -> JudgeDefaults:
+    """The fusion defaults of a model (a path or a hub id)."""
+    return JUDGES.get(PurePath(model_name.rstrip("/")).name.lower(), GENERAL)
 
 
 def judge_weight(model_name: str) -> float:
-    """The judge's default share in a fusion, by model (a path or a hub id)."""
-    name = PurePath(model_name.rstrip("/")).name.lower()
-    return JUDGE_WEIGHTS.get(name, GENERAL_WEIGHT)
+    """The judge's default share in a fusion, by model."""
+    return judge_defaults(model_name).weight
 
 
 def fusion_label(params: Any, model_name: str) -> tuple[str, float]:
-    """What ran, as provenance shows it, and the judge's weight it ran with."""
+    """What ran, as provenance shows it, and the judge's weight it ran with. A fusion the
+    caller did not set is the model's default, else the method's."""
+    defaults = judge_defaults(model_name)
     how = getattr(params, "fusion", "none")
+    if "fusion" not in getattr(params, "model_fields_set", {"fusion"}) and defaults.fusion:
+        how = defaults.fusion
     weight = params.fusion_weight if getattr(params, "fusion_weight", None) is not None \
-        else judge_weight(model_name)
+        else defaults.weight
     if how == "none":
         return "none", weight
     if how == "rrf":
@@ -43,13 +70,18 @@ def fusion_label(params: Any, model_name: str) -> tuple[str, float]:
     return f"interpolate({params.fusion_norm}, judge weight {weight:g})", weight
 
 
+def fusion_of(label: str) -> FusionHow:
+    """The fusion a label names."""
+    return cast(FusionHow, label.split("(")[0])
+
+
 def fuse(state: dict[str, Any], runtime: Runtime[RerankContext]) -> dict[str, Any]:
     """The ranking fused with the candidates' first-stage order, and the fusion's label."""
     params = runtime.context.params
     label, weight = fusion_label(params, runtime.context.engine.model_name)
     if label == "none" or not state.get("ranking"):
         return {"fusion": label}
-    fused = fuse_with_first_stage(state["candidates"], state["ranking"], params.fusion,
+    fused = fuse_with_first_stage(state["candidates"], state["ranking"], fusion_of(label),
                                   weight, params.fusion_norm, params.rrf_k)
     return {"ranking": fused, "fusion": label}
 

@@ -77,7 +77,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     from rerankgraph.agents.base import FittedDoc, judgment
     from rerankgraph.agents.pointwise import PointwiseAgent
     from rerankgraph.agents.rubric import RubricAgent, read_rubric
-    from rerankgraph.graphs.fusion import fusion_label
+    from rerankgraph.graphs.fusion import fusion_label, fusion_of
     from rerankgraph.graphs.scoring import rank_judged
     from rerankgraph.registry import get_method
     from rerankgraph.retrievers.fusion import fuse_with_first_stage
@@ -151,7 +151,8 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     for item in requests:
         found = judgments[item.query.id]
         ranking = fuse_with_first_stage(item.candidates, rank_judged(agent, item.candidates, found),
-                                        checked.fusion, weight, checked.fusion_norm, checked.rrf_k)
+                                        fusion_of(label), weight, checked.fusion_norm,
+                                        checked.rrf_k)
         results.append(RerankResult(
             query_id=item.query.id, ranking=tuple(ranking),
             provenance=summarize(spec.name, f"ray-data:{model}", found, wall, fusion=label)))

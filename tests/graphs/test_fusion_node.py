@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rerankgraph.data import build_job, read_qrels
-from rerankgraph.graphs.fusion import GENERAL_WEIGHT, JUDGE_WEIGHTS, judge_weight
+from rerankgraph.graphs.fusion import GENERAL_WEIGHT, JUDGES, fusion_label, judge_weight
 from rerankgraph.registry import get_method, list_methods
 from rerankgraph.retrievers.fusion import fuse_with_first_stage
 from rerankgraph.sdk import Reranker
@@ -46,10 +46,21 @@ def test_every_rerank_method_ends_with_the_fusion_it_is_given(method, fusion, la
     assert {"fusion", "fusion_weight", "fusion_norm", "rrf_k"} <= set(fields)
 
 
-def test_the_judge_weight_is_chosen_per_model():
-    assert judge_weight("/root/.cache/rerankgraph/models/smollm2-135m-instruct/") == \
-        JUDGE_WEIGHTS["smollm2-135m-instruct"]
+def test_the_judge_weight_and_default_fusion_are_chosen_per_model():
+    embedded = "/root/.cache/rerankgraph/models/smollm2-135m-instruct/"
+    assert judge_weight(embedded) == JUDGES["smollm2-135m-instruct"].weight == 0.1
     assert judge_weight("Qwen/Qwen3-8B") == GENERAL_WEIGHT == 0.6
+    listwise, pointwise = get_method("listwise"), get_method("pointwise")
+    # Unset: the embedded judge fuses every method; another model runs the method's own
+    # default (none for the built-in methods).
+    assert fusion_label(listwise.make_params({}), embedded) == (
+        "interpolate(minmax, judge weight 0.1)", 0.1)
+    assert fusion_label(listwise.make_params({}), "Qwen/Qwen3-8B")[0] == "none"
+    assert fusion_label(pointwise.make_params({}), "Qwen/Qwen3-8B")[0] == "none"
+    # Set: what the caller asked for, whatever the model.
+    assert fusion_label(listwise.make_params({"fusion": "none"}), embedded)[0] == "none"
+    assert fusion_label(pointwise.make_params({"fusion": "rrf", "fusion_weight": 0.3}),
+                        embedded)[0] == "rrf(k=60, judge weight 0.3)"
 
 
 def test_combsum_takes_no_weight():
