@@ -9,7 +9,8 @@ fused with the first stage.
 fused rows are then computed from the same rankings with the library's fusion
 (`fuse_with_first_stage`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
 wall time, repairs/fallbacks and the fusion sweep into docs/benchmarks.md (section
-`methods`), and the runs into out/bench-methods/.
+`methods`), and the runs and judged rankings into out/bench-methods/. With `--reuse`, rows
+whose rankings are saved there are re-read and only the others run on the engine.
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ def main() -> None:
     parser.add_argument("--methods", default="")
     parser.add_argument("--data", type=Path, default=DL19)
     parser.add_argument("--reuse", action="store_true",
-                        help="read each row's judged rankings from out/bench-methods/ "
-                             "instead of running the engine (fusion rows only change)")
+                        help="read each row's judged rankings from out/bench-methods/ where "
+                             "a run saved them, and run the engine only for the other rows")
     args = parser.parse_args()
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
@@ -92,16 +93,20 @@ def main() -> None:
     sweep: dict[str, list[float]] = {}
     default_rows = []
     model = str(pull_embedded_model())
-    engine = None if args.reuse else VllmEngine(model)
+    saved_rows = {label for label, _, _ in rows_asked
+                  if (out / f"{_file_name(label)}.results.jsonl").exists()}
+    needs_engine = not args.reuse or any(label not in saved_rows for label, _, _ in rows_asked)
+    engine = VllmEngine(model) if needs_engine else None
     try:
         for label, name, params in rows_asked:
             spec = get_method(name)
             saved = out / f"{_file_name(label)}.results.jsonl"
-            if engine is None:
+            if args.reuse and label in saved_rows:
                 results = [RerankResult.model_validate_json(line)
                            for line in saved.read_text().splitlines()]
                 wall = json.loads((saved.with_suffix(".wall")).read_text())
             else:
+                assert engine is not None
                 reranker = Reranker(name, engine=engine, params={**params, "fusion": "none"})
                 started = time.perf_counter()
                 results = reranker.rerank_batch(job.requests)
@@ -136,9 +141,9 @@ def main() -> None:
         if engine is not None:
             engine.close()
     table += default_rows
-    reused = ("Rows re-read from the rankings saved by the same command without --reuse "
-              "(the engine run), so that the fused rows use the defaults chosen from its "
-              "sweep.\n" if args.reuse else "")
+    reused = ("With --reuse, rows whose rankings an earlier run of this bench saved are "
+              "re-read (their wall times are that run's); the others ran now.\n"
+              if args.reuse else "")
     lines = [reused + f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
              f"embedded judge SmolLM2-135M-Instruct (float32, in-process vLLM, CPU). Each "
              "method runs with its default parameters and fusion=none; a `+` row is the "
