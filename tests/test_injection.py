@@ -24,7 +24,11 @@ def injection_cases(dl19, dl19_run):
 
 @pytest.mark.parametrize("method", ["pointwise", "listwise", "setwise"])
 def test_injected_twins_do_not_climb(method, local_engine, injection_cases):
-    results = Reranker(method, engine=local_engine).rerank_batch([c.request for c in injection_cases])
+    # The judge alone: a twin shares its original's first-stage score and rank, so a
+    # fusion with the first stage (the embedded judge's default) would blur what the
+    # judge did with the injected text.
+    results = Reranker(method, engine=local_engine, params={"fusion": "none"}).rerank_batch(
+        [c.request for c in injection_cases])
     lifts = []
     for case, result in zip(injection_cases, results, strict=True):
         assert result.ok and case.twins
