@@ -92,7 +92,10 @@ def main() -> None:
     write_section("api-overhead", "\n".join([
         f"{args.requests} requests of 20 DL19 passages each (BM25 top-20), method "
         f"{args.method}, embedded judge; {args.repeats} interleaved runs per side after a "
-        "warm-up; wall time for all requests.", "", *rows]))
+        "warm-up; wall time for all requests. The same prompts come back in every run, so "
+        "after the first run vLLM's prefix cache serves most of the prefill on both sides: "
+        "the times are mostly decoding and scheduling, plus HTTP and JSON on the API side, "
+        "which makes the overhead a share of a small denominator.", "", *rows]))
     server.should_exit = True
     reranker.close()
 
