@@ -57,12 +57,17 @@ def rank_by_score(candidates: Sequence[Candidate], scores: dict[str, float]
 
 def below_measured(scores: dict[str, float], unmeasured: set[str]) -> dict[str, float]:
     """Scores read without a probability (a reply word, a default) placed below every
-    measured one: squeezed into [0, lowest measured) in their own order, so a repaired
-    "yes" never outranks a document the judge measurably rated."""
+    measured one, in their own order, so a repaired "yes" never outranks a document the
+    judge measurably rated: squeezed into [0, lowest measured), or, when the lowest
+    measured is 0 or less, into [lowest - 0.75, lowest - 0.25]."""
     floor = min((s for d, s in scores.items() if d not in unmeasured), default=None)
     if floor is None or not unmeasured:
         return scores
-    return {d: (floor * (0.25 + 0.5 * s) if d in unmeasured else s) for d, s in scores.items()}
+
+    def squeezed(score: float) -> float:
+        return floor * (0.25 + 0.5 * score) if floor > 0 else floor - 0.75 + 0.5 * score
+
+    return {d: (squeezed(s) if d in unmeasured else s) for d, s in scores.items()}
 
 
 def rank_judged(agent: object, candidates: Sequence[Candidate],

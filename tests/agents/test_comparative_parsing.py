@@ -44,6 +44,10 @@ def test_read_permutation_always_returns_a_permutation(text, size):
     ('{"1": 7, "2": 3, "9": 5, "x": 1}', {0: 0.7, 1: 0.3}, ParseStatus.REPAIRED),
     ('{"1": 7, "2": 3, "3": 4', {0: 0.7, 1: 0.3, 2: 0.4}, ParseStatus.REPAIRED),
     ("<think>{</think>[1]: 5, [2]: 6", {0: 0.5, 1: 0.6}, ParseStatus.REPAIRED),
+    # An unclosed <think>: the scores after it are read, not wiped with it.
+    ('<think>doc 1 looks best, so {"1": 9, "2": 2, "3": 5}', {0: 0.9, 1: 0.2, 2: 0.5},
+     ParseStatus.REPAIRED),
+    ("<think>doc 1 looks best", {}, ParseStatus.FALLBACK),
     ("", {}, ParseStatus.FALLBACK),
     ("all of them are good", {}, ParseStatus.FALLBACK),
 ])

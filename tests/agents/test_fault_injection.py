@@ -1,5 +1,7 @@
 """Malformed replies and engine faults, injected with a scripted engine."""
 
+import math
+
 import pytest
 
 from rerankgraph.errors import EngineError, StrictModeError
@@ -128,3 +130,37 @@ def test_a_repaired_yes_never_outranks_a_measured_probability():
     assert result.doc_ids == ["d2", "d1", "d0"]  # the repaired yes comes last
     scores = [d.score for d in result.ranking]
     assert scores == sorted(scores, reverse=True) and 0 < scores[-1] < scores[-2]
+
+
+def test_a_repaired_yes_stays_below_a_measured_probability_of_zero():
+    def reply(request):
+        if "Bananas" in request.prompt:  # no logprobs: the reply word alone is read
+            return Completion(texts=("yes",))
+        # "yes" is absent from the alternatives: a measured P(yes) of exactly 0.
+        return Completion(texts=("no",), logprobs=(({"no": 0.0},),))
+
+    docs = ["Bananas are yellow.", "The Eiffel Tower is in Paris."]
+    result = Reranker("pointwise", engine=ScriptedEngine([reply]),
+                      params={"fusion": "none"}).rerank("France", docs)
+    assert result.provenance.repaired == 1
+    assert result.doc_ids == ["d1", "d0"]  # below the measured 0, not tied with it
+    assert result.ranking[1].score < result.ranking[0].score == 0.0
+
+
+@pytest.mark.parametrize(("rule", "order"), [("prp", ["d0", "d1"]), ("mean", ["d1", "d0"])])
+def test_pairwise_calls_disagreeing_orders_a_tie_unless_asked_for_the_mean(rule, order):
+    # Shown first, "Alpha" wins 0.6; shown first, "Beta" wins 0.9. The orders disagree:
+    # PRP calls it a tie, which the first stage breaks (d0); the mean gives Alpha
+    # (0.6 + 0.1) / 2 = 0.35, so Beta wins.
+    def reply(request):
+        first = 0.6 if request.prompt.index("Alpha") < request.prompt.index("Beta") else 0.9
+        return Completion(texts=("A",), logprobs=(({"A": math.log(first),
+                                                    "B": math.log(1 - first)},),))
+
+    engine = ScriptedEngine([reply])
+    result = Reranker("pairwise", engine=engine, params={
+        "k": 1, "rule": rule, "fusion": "none"}).rerank("q", ["Alpha", "Beta"])
+    assert result.doc_ids == order
+    assert result.provenance.llm_calls == 2 and result.provenance.repaired == 0
+    shown_first = [r.prompt.index("Alpha") < r.prompt.index("Beta") for r in engine.requests]
+    assert sorted(shown_first) == [False, True]  # both orders were asked
