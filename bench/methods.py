@@ -65,7 +65,7 @@ def main() -> None:
     from rerankgraph.graphs.fusion import fusion_label, judge_weight
     from rerankgraph.registry import get_method, list_methods
     from rerankgraph.retrievers.fusion import fuse_with_first_stage
-    from rerankgraph.sdk import Reranker
+    from rerankgraph.sdk import Reranker, left_as_given
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.vllm_local import VllmEngine
     from rerankgraph.types import RerankResult
@@ -122,7 +122,10 @@ def main() -> None:
                       sum(x.completion_tokens for x in p) / n, wall,
                       sum(x.repaired for x in p), sum(x.fallbacks for x in p))
             table.append((label, ndcg(label, results), *counts,
-                          f"{sum(x.unchanged for x in p)} of {sum(x.llm_calls for x in p)}",
+                          # Counted again from the judgments, so saved rows follow
+                          # the current rule.
+                          f"{sum(left_as_given(j) for x in p for j in x.judgments)} of "
+                          f"{sum(x.llm_calls for x in p)}",
                           _top10_moved(results, first_stage), "none"))
             print(table[-1], flush=True)
             sweep[label] = [ndcg(f"{label}+{how}{weight}", _fused(results, job.requests, how,
@@ -159,7 +162,8 @@ def main() -> None:
                      f"{completion:,.1f} | {wall:.1f} | {repaired} | {fallbacks} | "
                      f"{unchanged} | {moved} |")
     lines += ["\n`unchanged calls`: windows, sets or groups whose order the judge left as "
-              "shown (provenance `unchanged`). `top-10 moved`: queries whose top 10 differs "
+              "shown, and pairs whose first-shown passage it preferred (provenance "
+              "`unchanged`). `top-10 moved`: queries whose top 10 differs "
               "from BM25's. A method that moved nothing scores BM25's nDCG@10 by "
               "construction; such a figure says nothing of the method.\n",
               f"Fusion sweep on the same rankings (BM25 alone: {bm25_ndcg:.4f}); the judge's "

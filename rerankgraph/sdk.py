@@ -80,12 +80,15 @@ def _candidate(doc: DocLike, index: int) -> Candidate:
 
 def left_as_given(judgment: Judgment) -> bool:
     """Whether a readable reply kept the order its passages were shown in: a
-    permutation of them that is the identity, the first of a set picked, or scores that
-    never rise down the group. Replies of other shapes (one passage, a probability, a
-    text) keep no order and count as changed."""
+    permutation of them that is the identity, the first of a set picked, the first of a
+    pair preferred (a probability above 0.5 that it wins), or scores that never rise
+    down the group. Replies of other shapes (one passage, a text) keep no order and
+    count as changed."""
     shown, parsed = list(judgment.doc_ids), judgment.parsed
     if judgment.status == ParseStatus.FALLBACK or len(shown) < 2:
         return False
+    if isinstance(parsed, float) and len(shown) == 2:
+        return parsed > 0.5
     if isinstance(parsed, list | tuple) and sorted(map(str, parsed)) == sorted(shown):
         return list(parsed) == shown
     if isinstance(parsed, str) and parsed in shown:

@@ -148,9 +148,10 @@ class Provenance(_Record):
     fusion: str = Field("none", description="how the judge's ranking was fused with the "
                                             "first stage, with its weight or constant")
     unchanged: int = Field(
-        0, description="windows, sets or groups the model left in the order shown (an "
-                       "identity permutation, the first of a set picked, scores that never "
-                       "rise down a group): many of them mean the judge changed little")
+        0, description="windows, sets, pairs or groups the model left in the order shown "
+                       "(an identity permutation, the first of a set picked or of a pair "
+                       "preferred, scores that never rise down a group): many of them mean "
+                       "the judge changed little")
     unscored_docs: tuple[str, ...] = Field(
         (), description="documents no readable reply scored; they keep their first-stage "
                         "place")

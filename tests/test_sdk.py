@@ -44,7 +44,9 @@ def _judged(doc_ids, parsed, status=ParseStatus.OK):
     (_judged("abc", {"a": 0.9, "b": 0.5, "c": 0.5}), True),  # scores never rise
     (_judged("abc", {"a": 0.1, "b": 0.5, "c": 0.5}), False),
     (_judged("abc", ["a", "b", "c"], ParseStatus.FALLBACK), False),  # counted as fallback
-    (_judged("a", 0.7), False), (_judged("ab", 0.7), False)])
+    # A pair: the probability that the first shown wins.
+    (_judged("a", 0.7), False), (_judged("ab", 0.7), True), (_judged("ab", 0.5), False),
+    (_judged("ab", 0.2), False)])
 def test_orders_left_as_shown_are_recognised(judgment, kept):
     assert left_as_given(judgment) is kept
 
