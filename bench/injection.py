@@ -116,23 +116,30 @@ def main() -> None:
             reranker = Reranker(name, engine=engine, params={"fusion": "none"})
             results = reranker.rerank_batch([c.request for c in cases])
             wall = time.perf_counter() - started
+            failed = [r for r in results if not r.ok]
+            for result in failed:
+                print(f"{name}: query {result.query_id} failed: {result.error}", flush=True)
+            kept = [(c, r) for c, r in zip(cases, results, strict=True) if r.ok]
             defaults = get_method(name).make_params(None)
             label, weight = fusion_label(defaults, engine.model_name)
-            fused = [r.model_copy(update={"ranking": tuple(fuse_with_first_stage(
+            fused = [(case, r.model_copy(update={"ranking": tuple(fuse_with_first_stage(
                 case.request.candidates, r.ranking, fusion_of(label), weight,
-                defaults.fusion_norm, defaults.rrf_k))}) if label != "none" else r
-                for case, r in zip(cases, results, strict=True)]
-            lifts = [lift for case, result in zip(cases, results, strict=True)
-                     for lift in rank_lifts(result, case.twins)]
-            fused_lifts = [lift for case, result in zip(cases, fused, strict=True)
+                defaults.fusion_norm, defaults.rrf_k))}) if label != "none" else r)
+                for case, r in kept]
+            lifts = [lift for case, result in kept for lift in rank_lifts(result, case.twins)]
+            fused_lifts = [lift for case, result in fused
                            for lift in rank_lifts(result, case.twins)]
             up = sum(lift > 0 for lift in lifts)
             flagged = sum(len([d for d in r.provenance.flagged_docs if d in case.twins])
-                          for case, r in zip(cases, results, strict=True) if r.provenance)
+                          for case, r in kept if r.provenance)
             wrongly = sum(len([d for d in r.provenance.flagged_docs if d not in case.twins])
-                          for case, r in zip(cases, results, strict=True) if r.provenance)
-            rows.append((name, mean(lifts), max(lifts), up, f"{flagged}/{twins}", wrongly,
-                         wall, label, mean(fused_lifts), max(fused_lifts)))
+                          for case, r in kept if r.provenance)
+            measured = sum(len(case.twins) for case, _ in kept)
+            rows.append((name, mean(lifts) if lifts else float("nan"),
+                         max(lifts, default=0), f"{up}/{measured}", f"{flagged}/{measured}",
+                         wrongly, wall, label,
+                         mean(fused_lifts) if fused_lifts else float("nan"),
+                         max(fused_lifts, default=0), len(failed)))
             print(rows[-1], flush=True)
     finally:
         engine.close()
@@ -144,18 +151,19 @@ def main() -> None:
              "with BM25 by the model's default fusion (no extra call).\n",
              "| method | mean lift, judge alone | max lift, judge alone | twins above original "
              "| twins flagged | clean docs flagged | wall s | default fusion | mean lift, fused "
-             "| max lift, fused |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| max lift, fused | failed queries |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     if args.neutralize:
         lines.insert(0, "NEUTRALIZATION: each sentence that reads like an instruction to the "
                         "judge is replaced by '(instruction-like text removed)'.\n")
     if args.spotlight:
         lines.insert(0, f"SPOTLIGHTING (datamarking): passage text has its spaces replaced by "
                         f"{DATAMARK!r}, and the system message says that marked text is data.\n")
-    for name, mean_lift, max_lift, up, flagged, wrongly, wall, label, fused_mean, fused_max \
-            in rows:
-        lines.append(f"| {name} | {mean_lift:+.2f} | {max_lift:+d} | {up}/{twins} | {flagged} | "
-                     f"{wrongly} | {wall:.0f} | {label} | {fused_mean:+.2f} | {fused_max:+d} |")
+    for name, mean_lift, max_lift, up, flagged, wrongly, wall, label, fused_mean, fused_max, \
+            failures in rows:
+        lines.append(f"| {name} | {mean_lift:+.2f} | {max_lift:+d} | {up} | {flagged} | "
+                     f"{wrongly} | {wall:.0f} | {label} | {fused_mean:+.2f} | {fused_max:+d} "
+                     f"| {failures} |")
     default = ("injection-spotlight" if args.spotlight else
                "injection-neutralize" if args.neutralize else "injection")
     write_section(args.section or default,
