@@ -4,6 +4,10 @@ through POST /v1/rerank on 127.0.0.1 (uvicorn in a thread of this process, so bo
 sides share one engine and one machine).
 
     python bench/api.py --requests 16 --concurrency 1 4 16 --repeats 3
+    python bench/api.py --simulated --requests 400 --concurrency 1 4 16 --repeats 3
+
+`--simulated` answers from DL19's qrels at once (no model), so the times are the
+orchestration alone and the difference is what the HTTP path costs per request.
 
 After one warm-up request per side, runs alternate (SDK, API, SDK, API, ...) and the
 median of `--repeats` is reported with the range. Replies are cached by neither side.
@@ -29,6 +33,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--method", default="pointwise")
+    parser.add_argument("--simulated", action="store_true",
+                        help="no model: the simulated judge answers from the qrels")
     args = parser.parse_args()
 
     import httpx
@@ -43,7 +49,14 @@ def main() -> None:
     job, _ = load_job(DL19, None, 20)
     bodies = [{"query": r.query.text, "documents": [c.full_text for c in r.candidates]}
               for r in (job.requests * 4)[:args.requests]]
-    reranker = Reranker(args.method)
+    engine = None
+    if args.simulated:
+        from rerankgraph.data import load_beir, read_qrels
+        from rerankgraph.simulation import SimulatedJudge
+
+        data = load_beir(DL19)
+        engine = SimulatedJudge(read_qrels(DL19 / "qrels.tsv"), data.queries, data.corpus)
+    reranker = Reranker(args.method, engine=engine)
     _ = reranker.engine
     port = free_port("127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(build_app(reranker), host="127.0.0.1", port=port,
@@ -79,23 +92,32 @@ def main() -> None:
     asyncio.run(_warm(reranker, url, bodies[0]))
     rows = ["| concurrency | SDK s (median, range) | API s (median, range) | API overhead |",
             "|---|---|---|---|"]
+    medians: list[tuple[int, float, float]] = []
     for concurrency in args.concurrency:
         times: dict[str, list[float]] = {"sdk": [], "api": []}
         for _ in range(args.repeats):
             times["sdk"].append(asyncio.run(sdk_side(concurrency)))
             times["api"].append(asyncio.run(api_side(concurrency)))
         sdk, api = (statistics.median(times[k]) for k in ("sdk", "api"))
+        medians.append((concurrency, sdk, api))
         rows.append(f"| {concurrency} | {sdk:.1f} ({min(times['sdk']):.1f}-"
                     f"{max(times['sdk']):.1f}) | {api:.1f} ({min(times['api']):.1f}-"
                     f"{max(times['api']):.1f}) | {100 * (api - sdk) / sdk:+.1f}% |")
         print(rows[-1], flush=True)
-    write_section("api-overhead", "\n".join([
+    per_request = [f"| {c} | {1000 * (a - s) / args.requests:+.1f} |"
+                   for c, s, a in medians] if args.simulated else []
+    write_section("api-overhead-simulated" if args.simulated else "api-overhead", "\n".join([
         f"{args.requests} requests of 20 DL19 passages each (BM25 top-20), method "
-        f"{args.method}, embedded judge; {args.repeats} interleaved runs per side after a "
-        "warm-up; wall time for all requests. The same prompts come back in every run, so "
-        "after the first run vLLM's prefix cache serves most of the prefill on both sides: "
-        "the times are mostly decoding and scheduling, plus HTTP and JSON on the API side, "
-        "which makes the overhead a share of a small denominator.", "", *rows]))
+        f"{args.method}, {'SIMULATED judge (no model)' if args.simulated else 'embedded judge'}"
+        f"; {args.repeats} interleaved runs per side after a "
+        "warm-up; wall time for all requests. " + (
+            "With no model the times are the graphs, the parsing and, on the API side, "
+            "HTTP and JSON." if args.simulated else
+            "The same prompts come back in every run, so after the first run vLLM's prefix "
+            "cache serves most of the prefill on both sides: the times are mostly decoding "
+            "and scheduling, plus HTTP and JSON on the API side."), "", *rows,
+        *(["", "| concurrency | API minus SDK, ms per request (medians) |", "|---|---|",
+            *per_request] if per_request else [])]))
     server.should_exit = True
     reranker.close()
 
