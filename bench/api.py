@@ -48,7 +48,7 @@ def main() -> None:
     route_engine_logs("/tmp/rerankgraph-bench-api.log")
     job, _ = load_job(DL19, None, 20)
     bodies = [{"query": r.query.text, "documents": [c.full_text for c in r.candidates]}
-              for r in (job.requests * 4)[:args.requests]]
+              for r in (job.requests * -(-args.requests // len(job.requests)))[:args.requests]]
     engine = None
     if args.simulated:
         from rerankgraph.data import load_beir, read_qrels
@@ -113,9 +113,8 @@ def main() -> None:
         "warm-up; wall time for all requests. " + (
             "With no model the times are the graphs, the parsing and, on the API side, "
             "HTTP and JSON." if args.simulated else
-            "The same prompts come back in every run, so after the first run vLLM's prefix "
-            "cache serves most of the prefill on both sides: the times are mostly decoding "
-            "and scheduling, plus HTTP and JSON on the API side."), "", *rows,
+            "Both sides send the same prompts in the same order, so vLLM's prefix cache "
+            "treats them alike."), "", *rows,
         *(["", "| concurrency | API minus SDK, ms per request (medians) |", "|---|---|",
             *per_request] if per_request else [])]))
     server.should_exit = True
