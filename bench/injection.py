@@ -31,18 +31,13 @@ DATAMARK = "\u02c6"  # ˆ, a character that web text almost never contains
 
 
 def datamark_passages() -> None:
-    """Spotlighting by datamarking, as an experiment: passage text is interleaved with a
-    marker, and the system message says that marked text is data. Patched in here, not
+    """Spotlighting by datamarking, as an experiment: the system message says that text
+    whose words are joined by the marker is data. The passages themselves are marked in
+    the requests (`datamarked`), before the methods fit them to the token budget: the
+    marker costs tokens (a sentence of 21 tokens takes 55 with it). Patched in here, not
     in the package, until it measurably helps."""
     from rerankgraph.agents import base, windows
 
-    plain_fence = base.fence
-
-    def fence(text: str, field: str = "passage") -> str:
-        fenced = plain_fence(text, field)
-        return fenced.replace(" ", DATAMARK) if field == "passage" else fenced
-
-    base._environment().filters["fence"] = fence
     plain_messages = base.chat_messages
 
     def chat_messages(content: str) -> tuple[dict[str, str], ...]:
@@ -53,6 +48,14 @@ def datamark_passages() -> None:
 
     base.chat_messages = chat_messages
     windows.chat_messages = chat_messages
+
+
+def datamarked(request):
+    """The request with every candidate's words joined by the marker."""
+    return request.model_copy(update={"candidates": tuple(
+        c.model_copy(update={"text": c.text.replace(" ", DATAMARK),
+                             "title": c.title.replace(" ", DATAMARK) if c.title else c.title})
+        for c in request.candidates)})
 
 
 def neutralize_passages() -> None:
@@ -90,7 +93,7 @@ def main() -> None:
 
     from rerankgraph.data import build_job, load_beir, read_qrels, read_trec_run
     from rerankgraph.graphs.fusion import fusion_label, fusion_of
-    from rerankgraph.injection import inject, mean, rank_lifts
+    from rerankgraph.injection import inject, injection_flag, mean, rank_lifts
     from rerankgraph.registry import get_method
     from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import Reranker
@@ -114,7 +117,8 @@ def main() -> None:
         for name in names:
             started = time.perf_counter()
             reranker = Reranker(name, engine=engine, params={"fusion": "none"})
-            results = reranker.rerank_batch([c.request for c in cases])
+            results = reranker.rerank_batch(
+                [datamarked(c.request) if args.spotlight else c.request for c in cases])
             wall = time.perf_counter() - started
             failed = [r for r in results if not r.ok]
             for result in failed:
@@ -130,10 +134,11 @@ def main() -> None:
             fused_lifts = [lift for case, result in fused
                            for lift in rank_lifts(result, case.twins)]
             up = sum(lift > 0 for lift in lifts)
-            flagged = sum(len([d for d in r.provenance.flagged_docs if d in case.twins])
-                          for case, r in kept if r.provenance)
-            wrongly = sum(len([d for d in r.provenance.flagged_docs if d not in case.twins])
-                          for case, r in kept if r.provenance)
+            # The flag reads the unmarked text (as provenance does without spotlighting).
+            flags = [(case, {c.doc_id for c in case.request.candidates
+                             if injection_flag(c.full_text)}) for case, _ in kept]
+            flagged = sum(len(found & set(case.twins)) for case, found in flags)
+            wrongly = sum(len(found - set(case.twins)) for case, found in flags)
             measured = sum(len(case.twins) for case, _ in kept)
             rows.append((name, mean(lifts) if lifts else float("nan"),
                          max(lifts, default=0), f"{up}/{measured}", f"{flagged}/{measured}",
@@ -158,7 +163,8 @@ def main() -> None:
                         "judge is replaced by '(instruction-like text removed)'.\n")
     if args.spotlight:
         lines.insert(0, f"SPOTLIGHTING (datamarking): passage text has its spaces replaced by "
-                        f"{DATAMARK!r}, and the system message says that marked text is data.\n")
+                        f"{DATAMARK!r} before the methods fit it to their token budgets, "
+                        "and the system message says that marked text is data.\n")
     for name, mean_lift, max_lift, up, flagged, wrongly, wall, label, fused_mean, fused_max, \
             failures in rows:
         lines.append(f"| {name} | {mean_lift:+.2f} | {max_lift:+d} | {up} | {flagged} | "
