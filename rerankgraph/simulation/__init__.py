@@ -12,12 +12,15 @@ from pathlib import Path
 
 from rerankgraph.data import BeirFolder, read_qrels
 from rerankgraph.simulation.judge import SimulatedJudge, SimulationSettings
+from rerankgraph.simulation.profile import JudgeProfile, load_profile
 
-__all__ = ["SimulatedJudge", "SimulationSettings", "simulated_judge"]
+__all__ = ["JudgeProfile", "SimulatedJudge", "SimulationSettings", "load_profile",
+           "simulated_judge"]
 
 
 def simulated_judge(qrels: str | Path, data: BeirFolder, settings: SimulationSettings,
-                    seed: int = 0) -> SimulatedJudge:
+                    seed: int = 0, profile: JudgeProfile | None = None) -> SimulatedJudge:
     """A SimulatedJudge that answers from the qrels file `qrels` for the queries and
-    corpus of `data`."""
-    return SimulatedJudge(read_qrels(qrels), data.queries, data.corpus, settings, seed=seed)
+    corpus of `data`; with `profile`, as the profiled judge does."""
+    return SimulatedJudge(read_qrels(qrels), data.queries, data.corpus, settings, seed=seed,
+                          profile=profile)

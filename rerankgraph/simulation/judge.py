@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rerankgraph.agents.base import Agent, SimulatedReply, fence
 from rerankgraph.errors import InputError
 from rerankgraph.index.tree import Tree
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.simulation.profile import JudgeProfile, fitted_relevance, judges_relevance
 
 _QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
 _PASSAGE = re.compile(r"<passage[^>]*>\s*(?:\[[A-Z0-9]{1,3}\] )?(.*?)\s*</passage>", re.DOTALL)
@@ -64,10 +65,15 @@ class SimulatedJudge(Engine):
 
     def __init__(self, qrels: dict[str, dict[str, int]], queries: dict[str, str],
                  corpus: dict[str, tuple[str, str]], settings: SimulationSettings | None = None,
-                 seed: int = 0, max_model_len: int = 8192) -> None:
+                 seed: int = 0, max_model_len: int = 8192,
+                 profile: JudgeProfile | None = None) -> None:
         super().__init__()
         self.settings = settings or SimulationSettings()
-        self.model_name = self.settings.label()
+        # A fitted profile replaces the built-in noise for the agents it measured.
+        self.profile = profile
+        self.model_name = (f"SIMULATED(profile={profile.model})" if profile is not None
+                           else self.settings.label())
+        self._seed = seed
         self.max_model_len = max_model_len
         self._qrels = qrels
         self._max_grade = max((g for docs in qrels.values() for g in docs.values()), default=1) or 1
@@ -153,9 +159,14 @@ class SimulatedJudge(Engine):
         # Sampled requests (n > 1 above temperature 0) draw each sample's noise anew, as
         # K sampled trajectories of a real judge differ; greedy ones repeat one reply.
         draws = request.n if request.n > 1 and request.temperature > 0 else 1
-        replies = [agent.simulate(request, _Oracle(self._noisy(grades), self._rng,
-                                                   self.settings.flip_prob))
-                   for _ in range(draws)]
+        fitted = self._fitted(agent, request, passages)
+        if fitted is not None:
+            replies = [agent.simulate(request, _Oracle(fitted(grades, draw), self._rng, 0.0))
+                       for draw in range(draws)]
+        else:
+            replies = [agent.simulate(request, _Oracle(self._noisy(grades), self._rng,
+                                                       self.settings.flip_prob))
+                       for _ in range(draws)]
         for reply in replies:
             _check_fits(agent, request, reply)
         text = replies[0].text
@@ -168,6 +179,26 @@ class SimulatedJudge(Engine):
                           prompt_tokens=len(content) // 4,
                           completion_tokens=sum(max(1, len(t) // 4) for t in texts),
                           finish_reasons=("stop",) * request.n)
+
+    def _fitted(self, agent: Agent, request: ChatRequest, passages: list[frozenset[str]]
+                ) -> Callable[[list[float], int], list[float]] | None:
+        """The relevance a profiled judge would show for this call, per draw; None where
+        the built-in noise answers (no profile, or an agent that judges no relevance)."""
+        if self.profile is None:
+            return None
+        if agent.name not in self.profile.agents and not judges_relevance(agent.name):
+            return None
+        entry = self.profile.agent(agent.name, f"judge profile of {self.profile.model}")
+        # Each call's draws come from its own content, so a run repeats whatever order
+        # concurrent queries' calls arrive in, and a greedy call asked again repeats.
+        key = f"{self._seed}|{agent.name}|{request.query_id}|{sorted(map(sorted, passages))}"
+        top = self.profile.max_grade
+
+        def relevance(grades: list[float], draw: int) -> list[float]:
+            return fitted_relevance(entry, [round(g * self._max_grade) for g in grades], top,
+                                    random.Random(f"{key}|{request.seed}|{request.prompt}|{draw}"))
+
+        return relevance
 
     # Whitespace "tokens", so document budgets behave like a real tokenizer's.
     async def _tokenize(self, text: str) -> list[int]:
