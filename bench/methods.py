@@ -1,7 +1,7 @@
 """Method table: methods on the same DL19 queries and depth, one engine, each alone and
 fused with the first stage.
 
-    python bench/methods.py --queries 10 --depth 20 \\
+    python bench/methods.py --queries 10 --depth 20 [--model qwen2.5-coder-1.5b] \\
         [--methods "first;listwise;rubric:samples=4;cascade:stages=20@rubric -> 10@listwise"]
 
 `--methods` takes rows separated by ";", each a method name with optional
@@ -9,7 +9,8 @@ fused with the first stage.
 fused rows are then computed from the same rankings with the library's fusion
 (`fuse_with_first_stage`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
 wall time, repairs/fallbacks and the fusion sweep into docs/benchmarks.md (section
-`methods`), and the runs and judged rankings into out/bench-methods/. With `--reuse`, rows
+`methods`, or `methods-MODEL` for a judge other than the embedded one), and the runs and
+judged rankings into out/bench-methods/ (out/bench-methods-MODEL/). With `--reuse`, rows
 whose rankings are saved there are re-read and only the others run on the engine.
 """
 
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--methods", default="")
     parser.add_argument("--data", type=Path, default=DL19)
+    parser.add_argument("--model", default="smollm2-135m",
+                        help="a judge alias of `rerankgraph models list`, or a model folder")
     parser.add_argument("--reuse", action="store_true",
                         help="read each row's judged rankings from out/bench-methods/ where "
                              "a run saved them, and run the engine only for the other rows")
@@ -66,7 +69,7 @@ def main() -> None:
     from rerankgraph.registry import get_method, list_methods
     from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import Reranker, left_as_given
-    from rerankgraph.serving.model_store import pull_embedded_model
+    from rerankgraph.serving.model_store import EMBEDDED_ALIASES, resolve_model
     from rerankgraph.serving.vllm_local import VllmEngine
     from rerankgraph.types import RerankResult
 
@@ -76,7 +79,10 @@ def main() -> None:
                    if m.kind == "rerank" and not m.fuses])
     job, first_stage = load_job(args.data, args.queries, args.depth)
     qids = [r.query.id for r in job.requests]
-    out = ROOT / "out" / "bench-methods"
+    embedded = args.model in EMBEDDED_ALIASES
+    model = resolve_model(args.model)
+    suffix = "" if embedded else f"-{Path(model).name}"
+    out = ROOT / "out" / f"bench-methods{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     qrels = args.data / "qrels.tsv"
 
@@ -92,7 +98,6 @@ def main() -> None:
     table = [("bm25 (first stage)", bm25_ndcg, 0, 0, 0, 0.0, 0, 0, "", "", "")]
     sweep: dict[str, list[float]] = {}
     default_rows = []
-    model = str(pull_embedded_model())
     saved_rows = {label for label, _, _ in rows_asked
                   if (out / f"{_file_name(label)}.results.jsonl").exists()}
     needs_engine = not args.reuse or any(label not in saved_rows for label, _, _ in rows_asked)
@@ -147,8 +152,10 @@ def main() -> None:
     reused = ("With --reuse, rows whose rankings an earlier run of this bench saved are "
               "re-read (their wall times are that run's); the others ran now.\n"
               if args.reuse else "")
+    judge = ("embedded judge SmolLM2-135M-Instruct" if embedded else
+             f"judge {Path(model).name} (`rerankgraph models pull {args.model}`)")
     lines = [reused + f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
-             f"embedded judge SmolLM2-135M-Instruct (float32, in-process vLLM, CPU). Each "
+             f"{judge} (float32, in-process vLLM, CPU). Each "
              "method runs with its default parameters and fusion=none; a `+` row is the "
              "same rankings fused with BM25 by the method's default fusion (no extra call, "
              "so calls, tokens and time are those of the row it fuses). All queries of a "
@@ -173,12 +180,12 @@ def main() -> None:
     for label, scores in sweep.items():
         lines.append(f"| {label} | " + " | ".join(
             f"**{s:.4f}**" if s < bm25_ndcg - 0.01 else f"{s:.4f}" for s in scores) + " |")
-    lines.append(f"\nBold: more than 0.01 below BM25. The embedded judge's default weight "
-                 f"(graphs/fusion.py) is {judge_weight(str(pull_embedded_model())):g}.")
-    write_section("methods", "\n".join(lines))
+    lines.append(f"\nBold: more than 0.01 below BM25. This judge's default weight "
+                 f"(graphs/fusion.py) is {judge_weight(model):g}.")
+    write_section(f"methods{suffix}", "\n".join(lines))
     # Machine-readable copy, read by bench/simulation.py to match noise to the real judge.
-    (DOC.parent / "methods.json").write_text(json.dumps(
-        {"queries": args.queries, "depth": args.depth,
+    (DOC.parent / f"methods{suffix}.json").write_text(json.dumps(
+        {"model": Path(model).name, "queries": args.queries, "depth": args.depth,
          "ndcg": {row[0]: row[1] for row in table},
          "calls_per_query": {row[0]: row[2] for row in table},
          "fusion_sweep": {label: dict(zip(map(lambda hw: _sweep_name(*hw), SWEEP), scores,
