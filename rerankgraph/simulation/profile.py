@@ -32,7 +32,8 @@ PROFILE_FORMAT: Literal["rerankgraph-judge-profile/1"] = "rerankgraph-judge-prof
 _SCALES = {"rubric": 100.0}
 _QUANTILES = 21  # 0%, 5%, ..., 100%
 _KEEP_GRID = np.round(np.arange(0.0, 1.0, 0.025), 3)
-_NOISE_GRID = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0)
+# 0 fits a judge that never errs (ties keep the shown order, as the agents' sorts do)
+_NOISE_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0)
 _BIAS_GRID = (-0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
 _FIT_DRAWS = 16
 # Agents that judge relevance: a fitted simulator needs their entry. The others (tree
@@ -293,11 +294,13 @@ def fit_choice_model(layouts: Sequence[Sequence[int]], measured: Mapping[str, fl
     rng = np.random.default_rng(seed)
     grades, mask, position = _padded(layouts, max_grade)
     draws = rng.standard_normal((_FIT_DRAWS, *grades.shape))
+    # The agents sort stably: of equal relevance, the earlier shown comes first.
+    stable = -1e-9 * np.arange(grades.shape[1])
     identity = _simulated_rates(layouts, grades, mask, None, full)
     best: tuple[float, float, float, float] | None = None
     for noise in _NOISE_GRID:
         for bias in _BIAS_GRID:
-            latent = grades + noise * draws + bias * position
+            latent = grades + noise * draws + bias * position + stable
             noisy = _simulated_rates(layouts, grades, mask, latent, full)
             for keep in _KEEP_GRID:
                 loss = 0.0

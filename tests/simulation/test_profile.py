@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rerankgraph.data import read_trec_run
+from rerankgraph.data import build_job, read_trec_run
 from rerankgraph.errors import InputError
 from rerankgraph.jobs.profile import ProfileSettings, profile_judge
 from rerankgraph.sdk import Reranker
@@ -49,8 +49,8 @@ def test_an_exact_judge_profiles_as_perfect(dl19, qrels, tmp_path):
     for name in ("listwise", "setwise", "pairwise"):
         entry = profile.agents[name]
         assert entry.top_pick_accuracy == 1.0, name
-        # it never leaves a better passage behind, so only the grid's least noise fits
-        assert entry.fitted.keep == 0.0 and entry.fitted.noise == 0.02, name
+        # it never leaves a better passage behind: no keeping, no noise, no position bonus
+        assert (entry.fitted.keep, entry.fitted.noise, entry.fitted.loss) == (0, 0, 0), name
     assert profile.agents["listwise"].concordance == 1.0
     # pairwise shows each pair both ways: the first shown wins exactly when it is better,
     # and on equal grades the exact judge keeps the shown order
@@ -59,19 +59,35 @@ def test_an_exact_judge_profiles_as_perfect(dl19, qrels, tmp_path):
     assert profile.query_ids == list(read_trec_run(DL19 / "bm25.trec"))[:3]
 
 
+def test_a_simulator_fitted_to_an_exact_judge_ranks_as_it_does(dl19, qrels, tmp_path):
+    exact = profile_of(judge(dl19, qrels), tmp_path)
+    held_out = build_job(dl19, read_trec_run(DL19 / "bm25.trec"), depth=20,
+                         queries=5).requests[3:]
+    for name in METHODS:
+        rankings = [[r.doc_ids for r in Reranker(name, engine=engine, params={"fusion": "none"})
+                     .rerank_batch(held_out)]
+                    for engine in (judge(dl19, qrels), judge(dl19, qrels, profile=exact))]
+        assert rankings[0] == rankings[1], name
+
+
 def test_a_fitted_simulator_answers_at_the_rates_it_was_fitted_to(dl19, qrels, tmp_path):
     noisy = profile_of(judge(dl19, qrels, score_noise=0.2, flip_prob=0.2, position_bias=0.3),
-                       tmp_path / "noisy")
-    refit = profile_of(judge(dl19, qrels, profile=noisy, seed=1), tmp_path / "refit")
+                       tmp_path / "noisy", queries=6)
+    # Many draws: on twice the queries, so the refit's own sampling error stays small.
+    refit = profile_of(judge(dl19, qrels, profile=noisy, seed=1), tmp_path / "refit",
+                       queries=12)
     assert refit.model == f"SIMULATED(profile={noisy.model})"
     for grade, mean in noisy.agents["pointwise"].mean.items():
-        assert refit.agents["pointwise"].mean[grade] == pytest.approx(mean, abs=0.08), grade
-    for name in ("listwise", "setwise", "pairwise"):
+        assert refit.agents["pointwise"].mean[grade] == pytest.approx(mean, abs=0.06), grade
+    # listwise makes one call per query, so only its pair concordance has many draws
+    picks = ("top_pick_accuracy", "first_pick_rate_different", "concordance")
+    for name, rates in (("listwise", ("concordance",)), ("setwise", picks),
+                        ("pairwise", picks)):
         measured, fitted = noisy.agents[name], refit.agents[name]
-        for rate in ("top_pick_accuracy", "first_pick_rate_different", "concordance"):
+        for rate in rates:
             if getattr(measured, rate) is not None:
                 assert getattr(fitted, rate) == pytest.approx(getattr(measured, rate),
-                                                              abs=0.12), (name, rate)
+                                                              abs=0.1), (name, rate)
 
 
 def test_a_fitted_simulator_repeats_itself_and_changes_with_the_seed(dl19, qrels, tmp_path,
