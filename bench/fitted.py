@@ -47,8 +47,11 @@ def main() -> None:
     from rerankgraph.simulation import SimulatedJudge, load_profile
 
     profile = load_profile(args.profile)
+    judge_name = Path(profile.model).name  # a local model's name is its folder's
     real = json.loads(args.real.read_text())
-    job, first_stage = load_job(args.data, real["queries"], real["depth"])
+    skip = real.get("skip", 0)
+    job, first_stage = load_job(args.data, skip + real["queries"], real["depth"])
+    job.requests = job.requests[skip:]
     checked = [r.query.id for r in job.requests]
     overlap = sorted(set(checked) & set(profile.query_ids))
     if overlap:
@@ -90,9 +93,9 @@ def main() -> None:
     tau = kendalltau([r for _, r, _, _ in rows], [f for _, _, f, _ in rows]).statistic \
         if len(rows) > 1 else float("nan")
     same = sorted(rows, key=lambda x: -x[1]) == sorted(rows, key=lambda x: -x[2])
-    lines = [f"Judge {profile.model}: profile fitted on DL19 queries "
-             f"{', '.join(profile.query_ids)} (top-{profile.depth}); checked on the first "
-             f"{len(checked)} queries of the BM25 run at top-{real['depth']}, which the "
+    lines = [f"Judge {judge_name}: profile fitted on DL19 queries "
+             f"{', '.join(profile.query_ids)} (top-{profile.depth}); checked on queries "
+             f"{skip + 1}-{skip + len(checked)} of the BM25 run at top-{real['depth']}, which the "
              f"profile never saw. Real: bench/methods.py's figures for this judge "
              f"({args.real.name}), fusion=none. Fitted: the SIMULATED judge answering from "
              f"qrels with the profile, mean and spread (sd) over {args.seeds} seeds. BM25 "
@@ -106,7 +109,7 @@ def main() -> None:
                  f"{'the same' if same else 'not the same'} (Kendall tau {tau:.2f}).")
     if skipped:
         lines.append("Not predicted (the profile lacks the agent): " + "; ".join(skipped))
-    write_section(f"fitted-{profile.model}", "\n".join(lines))
+    write_section(f"fitted-{judge_name}", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -52,6 +52,9 @@ def parse_rows(text: str) -> list[tuple[str, str, dict]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--queries", type=int, default=10)
+    parser.add_argument("--skip", type=int, default=0,
+                        help="leave out the run's first SKIP queries: a second query set, "
+                             "to check fusion defaults chosen on the first")
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--methods", default="")
     parser.add_argument("--data", type=Path, default=DL19)
@@ -77,11 +80,13 @@ def main() -> None:
     rows_asked = (parse_rows(args.methods) if args.methods else
                   [(m.name, m.name, {}) for m in list_methods()
                    if m.kind == "rerank" and not m.fuses])
-    job, first_stage = load_job(args.data, args.queries, args.depth)
+    job, first_stage = load_job(args.data, args.skip + args.queries, args.depth)
+    job.requests = job.requests[args.skip:]
     qids = [r.query.id for r in job.requests]
     embedded = args.model in EMBEDDED_ALIASES
     model = resolve_model(args.model)
-    suffix = "" if embedded else f"-{Path(model).name}"
+    suffix = ("" if embedded else f"-{Path(model).name}") + \
+        (f"-skip{args.skip}" if args.skip else "")
     out = ROOT / "out" / f"bench-methods{suffix}"
     out.mkdir(parents=True, exist_ok=True)
     qrels = args.data / "qrels.tsv"
@@ -154,7 +159,9 @@ def main() -> None:
               if args.reuse else "")
     judge = ("embedded judge SmolLM2-135M-Instruct" if embedded else
              f"judge {Path(model).name} (`rerankgraph models pull {args.model}`)")
-    lines = [reused + f"DL19, first {len(qids)} queries of the BM25 run, top-{args.depth} reranked, "
+    which = (f"queries {args.skip + 1}-{args.skip + len(qids)}" if args.skip else
+             f"first {len(qids)} queries")
+    lines = [reused + f"DL19, {which} of the BM25 run, top-{args.depth} reranked, "
              f"{judge} (float32, in-process vLLM, CPU). Each "
              "method runs with its default parameters and fusion=none; a `+` row is the "
              "same rankings fused with BM25 by the method's default fusion (no extra call, "
@@ -185,7 +192,8 @@ def main() -> None:
     write_section(f"methods{suffix}", "\n".join(lines))
     # Machine-readable copy, read by bench/simulation.py to match noise to the real judge.
     (DOC.parent / f"methods{suffix}.json").write_text(json.dumps(
-        {"model": Path(model).name, "queries": args.queries, "depth": args.depth,
+        {"model": Path(model).name, "queries": args.queries, "skip": args.skip,
+         "query_ids": qids, "depth": args.depth,
          "ndcg": {row[0]: row[1] for row in table},
          "calls_per_query": {row[0]: row[2] for row in table},
          "fusion_sweep": {label: dict(zip(map(lambda hw: _sweep_name(*hw), SWEEP), scores,

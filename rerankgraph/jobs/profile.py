@@ -99,7 +99,8 @@ def profile_judge(settings: ProfileSettings, log: Callable[[str], None] = lambda
     agents = {agent: measure_agent(agent, judgments, qrels, queries, spent, max_grade)
               for agent, (judgments, queries, spent) in sorted(by_agent.items())}
     profile = JudgeProfile(
-        model=engine.model_name, data=str(Path(settings.data).resolve()),
+        # the alias it was asked by, else what the engine calls its model
+        model=settings.model or engine.model_name, data=str(Path(settings.data).resolve()),
         run=str(Path(settings.run).resolve()), qrels=str(Path(settings.qrels).resolve()),
         query_ids=[r.query.id for r in requests], depth=settings.depth, max_grade=max_grade,
         code_version=code_version(), created=datetime.datetime.now(datetime.UTC).isoformat(
