@@ -5,13 +5,14 @@ docs/profiles/ for `batch --simulate QRELS --judge-profile`.
         out/profiles/qwen2.5-coder-0.5b.json out/profiles/qwen2.5-coder-1.5b.json
 
 Each profile comes from `rerankgraph judge profile` (its command is rebuilt from the
-file: model, queries, depth, agents). Writes docs/benchmarks.md section `judge-profiles`.
+file: model, queries, depth, agents). Its choice models are fitted again by this code's
+fitter from the layouts and rates it stored (`refit`, no call), and the copy in
+docs/profiles/ holds those fits. Writes docs/benchmarks.md section `judge-profiles`.
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, write_section  # noqa: E402
 
 from rerankgraph.simulation import load_profile  # noqa: E402
-from rerankgraph.simulation.profile import OrderProfile, ScoreProfile  # noqa: E402
+from rerankgraph.simulation.profile import OrderProfile, ScoreProfile, refit  # noqa: E402
 
 
 def score_cells(entry: ScoreProfile) -> str:
@@ -41,7 +42,7 @@ def order_cells(entry: OrderProfile) -> str:
     if entry.full_order:
         parts.append(f"concordance {rate(entry.concordance)}")
     parts.append(f"fitted keep {fit.keep:.3f}, noise {fit.noise:g}, position bias "
-                 f"{fit.position_bias:g}")
+                 f"{fit.position_bias:g}, label weight {fit.label_weight:g}")
     return "; ".join(parts)
 
 
@@ -53,9 +54,9 @@ def main() -> None:
     keep.mkdir(parents=True, exist_ok=True)
     commands, rows = [], []
     for path in args.profiles:
-        profile = load_profile(path)
+        profile = refit(load_profile(path))
         name = path.stem
-        shutil.copyfile(path, keep / path.name)
+        (keep / path.name).write_text(profile.model_dump_json(indent=1) + "\n")
         commands.append(
             f"- {name}: `rerankgraph judge profile --data ../shared/data/trec-dl19-passage "
             "--run ../shared/data/trec-dl19-passage/bm25.trec --qrels "

@@ -35,6 +35,7 @@ _KEEP_GRID = np.round(np.arange(0.0, 1.0, 0.025), 3)
 # 0 fits a judge that never errs (ties keep the shown order, as the agents' sorts do)
 _NOISE_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0, 1.5, 2.5, 5.0)
 _BIAS_GRID = (-0.3, -0.2, -0.1, -0.05, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+_LABEL_GRID = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
 _FIT_DRAWS = 16
 # Agents that judge relevance: a fitted simulator needs their entry. The others (tree
 # summaries, query expansion) answer as the exact simulator does.
@@ -72,11 +73,17 @@ class ScoreProfile(BaseModel):
 
 class ChoiceModel(BaseModel):
     """The fitted comparative judge: answers as shown with probability `keep`, else by
-    grade / max grade + N(0, noise) + position_bias * (1 - position / (n - 1))."""
+    grade / max grade + N(0, noise) + position_bias * (1 - position / (n - 1))
+    + label_weight * label_prior[position]."""
 
     keep: float
     noise: float
     position_bias: float
+    # A bonus per shown position, from how often the judge picked each (log of the pick
+    # share over the uniform share): a judge drawn to one label, such as the 1.5B's
+    # FIRST replies that open with "O" whatever it shows there, is not monotone in position.
+    label_weight: float = 0.0
+    label_prior: list[float] = []
     loss: float  # squared error of the fitted rates against the measured ones
 
 
@@ -143,9 +150,9 @@ class JudgeProfile(BaseModel):
                 rows.append((name, "best grade picked / concordance",
                              f"{_rate(entry.top_pick_accuracy)} / {_rate(entry.concordance)}", ""))
                 fit = entry.fitted
-                rows.append((name, "fitted keep, noise, position bias",
-                             f"{fit.keep:.3f}, {fit.noise:g}, {fit.position_bias:g} "
-                             f"(loss {fit.loss:.4f})", ""))
+                rows.append((name, "fitted keep, noise, position bias, label weight",
+                             f"{fit.keep:.3f}, {fit.noise:g}, {fit.position_bias:g}, "
+                             f"{fit.label_weight:g} (loss {fit.loss:.4f})", ""))
         return rows
 
 
@@ -245,13 +252,15 @@ def order_profile(calls: Sequence[tuple[list[int], list[int]]], cost: Cost, max_
     layouts = [g for g, _ in calls]
     kept, first = measured["kept_rate"], measured["first_pick_rate"]
     assert kept is not None and first is not None
+    pick_position = [p / len(calls) for p in picks]
     return OrderProfile(full_order=full, calls=len(calls), kept_rate=kept, first_pick_rate=first,
                         first_pick_rate_equal=measured["first_pick_rate_equal"],
                         first_pick_rate_different=measured["first_pick_rate_different"],
                         top_pick_accuracy=measured["top_pick_accuracy"],
                         concordance=measured["concordance"],
-                        pick_position=[p / len(calls) for p in picks], layouts=layouts,
-                        fitted=fit_choice_model(layouts, measured, full, max_grade), cost=cost)
+                        pick_position=pick_position, layouts=layouts,
+                        fitted=fit_choice_model(layouts, measured, full, max_grade,
+                                                pick_position=pick_position), cost=cost)
 
 
 def _rates(layouts: Sequence[Sequence[int]], orders: Sequence[Sequence[int]], full: bool
@@ -287,33 +296,80 @@ _FITTED_RATES = ("kept_rate", "first_pick_rate_equal", "first_pick_rate_differen
 
 
 def fit_choice_model(layouts: Sequence[Sequence[int]], measured: Mapping[str, float | None],
-                     full: bool, max_grade: int, seed: int = 0) -> ChoiceModel:
-    """The (keep, noise, position bias) on a grid whose simulated rates on the same
-    layouts are closest to the measured ones (least squares, common random numbers).
-    The rates are linear in `keep`, so it is solved on its grid for each noise and bias."""
+                     full: bool, max_grade: int, seed: int = 0,
+                     pick_position: Sequence[float] = ()) -> ChoiceModel:
+    """The (keep, noise, position bias, label weight) on a grid whose simulated rates on
+    the same layouts, and share of first picks per position, are closest to the measured
+    ones (least squares, common random numbers). The rates are linear in `keep`, so it is
+    solved on its grid for each of the others."""
     rng = np.random.default_rng(seed)
     grades, mask, position = _padded(layouts, max_grade)
+    prior = label_prior(pick_position, len(layouts), grades.shape[1])
     draws = rng.standard_normal((_FIT_DRAWS, *grades.shape))
     # The agents sort stably: of equal relevance, the earlier shown comes first.
     stable = -1e-9 * np.arange(grades.shape[1])
     identity = _simulated_rates(layouts, grades, mask, None, full)
-    best: tuple[float, float, float, float] | None = None
-    for noise in _NOISE_GRID:
-        for bias in _BIAS_GRID:
-            latent = grades + noise * draws + bias * position + stable
-            noisy = _simulated_rates(layouts, grades, mask, latent, full)
-            for keep in _KEEP_GRID:
-                loss = 0.0
-                for key in _FITTED_RATES:
-                    target = measured.get(key)
-                    if target is None or identity[key] is None:
-                        continue
-                    predicted = keep * identity[key] + (1 - keep) * noisy[key]
-                    loss += (predicted - target) ** 2
-                if best is None or loss < best[0] - 1e-12:
-                    best = (loss, float(keep), noise, bias)
+    identity_picks = _pick_shares(mask, None)
+    target_picks = np.asarray(pick_position, dtype=float)
+    best: tuple[float, float, float, float, float] | None = None
+    for weight in _LABEL_GRID if len(target_picks) else (0.0,):
+        for noise in _NOISE_GRID:
+            for bias in _BIAS_GRID:
+                latent = grades + noise * draws + bias * position + weight * prior + stable
+                noisy = _simulated_rates(layouts, grades, mask, latent, full)
+                noisy_picks = _pick_shares(mask, latent)
+                for keep in _KEEP_GRID:
+                    loss = 0.0
+                    for key in _FITTED_RATES:
+                        target = measured.get(key)
+                        if target is None or identity[key] is None:
+                            continue
+                        predicted = keep * identity[key] + (1 - keep) * noisy[key]
+                        loss += (predicted - target) ** 2
+                    if len(target_picks):
+                        shares = keep * identity_picks + (1 - keep) * noisy_picks
+                        loss += float(((shares[:len(target_picks)] - target_picks) ** 2).sum())
+                    if best is None or loss < best[0] - 1e-12:
+                        best = (loss, float(keep), noise, bias, weight)
     assert best is not None
-    return ChoiceModel(keep=best[1], noise=best[2], position_bias=best[3], loss=best[0])
+    return ChoiceModel(keep=best[1], noise=best[2], position_bias=best[3],
+                       label_weight=best[4], label_prior=[float(x) for x in prior],
+                       loss=best[0])
+
+
+def refit(profile: JudgeProfile) -> JudgeProfile:
+    """The profile with every comparative judge's choice model fitted again, by this
+    code's fitter, from the layouts and rates it stored (no judge is asked again)."""
+    agents: dict[str, ScoreProfile | OrderProfile] = {}
+    for name, entry in profile.agents.items():
+        if isinstance(entry, OrderProfile):
+            measured = {key: getattr(entry, key) for key in _FITTED_RATES}
+            entry = entry.model_copy(update={"fitted": fit_choice_model(
+                entry.layouts, measured, entry.full_order, profile.max_grade,
+                pick_position=entry.pick_position)})
+        agents[name] = entry
+    return profile.model_copy(update={"agents": agents})
+
+
+def label_prior(pick_position: Sequence[float], calls: int, width: int) -> np.ndarray:
+    """Per shown position, the log of its share of first picks over the uniform share
+    (smoothed by half a call, so an unpicked position is finite); zeros without shares."""
+    prior = np.zeros(width)
+    if len(pick_position):
+        shares = (np.asarray(pick_position[:width], dtype=float) + 0.5 / max(calls, 1))
+        shares /= shares.sum()
+        prior[:len(shares)] = np.log(shares * len(shares))
+    return prior
+
+
+def _pick_shares(mask: np.ndarray, latent: np.ndarray | None) -> np.ndarray:
+    """The share of first picks per shown position, over calls and draws."""
+    if latent is None:  # as shown: the first position always
+        shares = np.zeros(mask.shape[1])
+        shares[0] = 1.0
+        return shares
+    top = np.where(mask[None], latent, -np.inf).argmax(axis=2)
+    return np.bincount(top.ravel(), minlength=mask.shape[1]) / top.size
 
 
 def _padded(layouts: Sequence[Sequence[int]], max_grade: int
@@ -426,5 +482,8 @@ def fitted_relevance(entry: ScoreProfile | OrderProfile, grades: Sequence[int], 
     count, fit = len(grades), entry.fitted
     if rng.random() < fit.keep:
         return [1 - i / count for i in range(count)]
+    prior = fit.label_prior
     return [g / max(max_grade, 1) + rng.gauss(0, fit.noise)
-            + fit.position_bias * (1 - i / max(count - 1, 1)) for i, g in enumerate(grades)]
+            + fit.position_bias * (1 - i / max(count - 1, 1))
+            + fit.label_weight * (prior[i] if i < len(prior) else 0.0)
+            for i, g in enumerate(grades)]

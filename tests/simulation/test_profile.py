@@ -182,3 +182,18 @@ def test_bad_profile_files_are_named_in_one_line(tmp_path, written_profile):
         with pytest.raises(InputError, match=message.replace("(", r"\(")) as caught:
             load_profile(path)
         assert "\n" not in str(caught.value)
+
+
+def test_a_judge_drawn_to_one_label_fits_a_label_prior():
+    import random
+
+    from rerankgraph.simulation.profile import fitted_relevance
+
+    layouts = [[0, 3, 1, 2], [2, 0, 1, 1], [1, 2, 3, 0], [0, 2, 1, 3]] * 5
+    third = order_profile([(grades, [2]) for grades in layouts], NO_COST, max_grade=3)
+    assert third.pick_position == [0.0, 0.0, 1.0, 0.0]
+    assert third.fitted.label_weight > 0 and third.fitted.keep == 0.0
+    rng = random.Random(0)
+    picks = [max(range(4), key=fitted_relevance(third, grades, 3, rng).__getitem__)
+             for grades in layouts * 10]
+    assert picks.count(2) / len(picks) > 0.9
