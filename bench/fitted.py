@@ -91,7 +91,7 @@ def main() -> None:
     bm25 = real["ndcg"].get("bm25 (first stage)")
     within = sum(abs(fit - r) <= GOAL for _, r, fit, _ in rows)
     tau = kendalltau([r for _, r, _, _ in rows], [f for _, _, f, _ in rows]).statistic \
-        if len(rows) > 1 else float("nan")
+        if len(rows) > 1 else None
     same = sorted(rows, key=lambda x: -x[1]) == sorted(rows, key=lambda x: -x[2])
     lines = [f"Judge {judge_name}: profile fitted on DL19 queries "
              f"{', '.join(profile.query_ids)} (top-{profile.depth}); checked on queries "
@@ -105,11 +105,12 @@ def main() -> None:
     for label, r, fit, sd in rows:
         lines.append(f"| {label} | {r:.4f} | {fit:.4f} | {sd:.4f} | {fit - r:+.4f} | "
                      f"{'yes' if abs(fit - r) <= GOAL else '**no**'} |")
-    lines.append(f"\n{within} of {len(rows)} methods within ±{GOAL}; order of methods "
-                 f"{'the same' if same else 'not the same'} (Kendall tau {tau:.2f}).")
+    order = (f"order of methods {'the same' if same else 'not the same'} (Kendall tau "
+             f"{tau:.2f})" if len(rows) > 1 else "one method, so no order to compare")
+    lines.append(f"\n{within} of {len(rows)} methods within ±{GOAL}; {order}.")
     if skipped:
         lines.append("Not predicted (the profile lacks the agent): " + "; ".join(skipped))
-    write_section(f"fitted-{judge_name}", "\n".join(lines))
+    write_section(f"fitted-{judge_name}" + (f"-skip{skip}" if skip else ""), "\n".join(lines))
     print("\n".join(lines))
 
 

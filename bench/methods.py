@@ -68,7 +68,7 @@ def main() -> None:
 
     from rerankgraph.data import first_stage_lines, run_lines, write_trec_run
     from rerankgraph.evaluation import evaluate_run
-    from rerankgraph.graphs.fusion import fusion_label, judge_weight
+    from rerankgraph.graphs.fusion import fusion_label, fusion_of, judge_defaults
     from rerankgraph.registry import get_method, list_methods
     from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import Reranker, left_as_given
@@ -141,12 +141,11 @@ def main() -> None:
             sweep[label] = [ndcg(f"{label}+{how}{weight}", _fused(results, job.requests, how,
                                                                    weight, fuse_with_first_stage))
                             for how, weight in SWEEP]
-            # The row with the method's default fusion and the model's default weight.
-            chosen = spec.make_params(params)
-            how = getattr(chosen, "fusion", "none")
-            if how != "none":
-                fused_label, weight = fusion_label(chosen, model)
-                fused = _fused(results, job.requests, how, weight, fuse_with_first_stage)
+            # The row with the default fusion (the model's, else the method's) and weight.
+            fused_label, weight = fusion_label(spec.make_params(params), model)
+            if fused_label != "none":
+                fused = _fused(results, job.requests, fusion_of(fused_label), weight,
+                               fuse_with_first_stage)
                 default_rows.append((f"{label} + {fused_label}",
                                      ndcg(f"{label}+default", fused), *counts, "",
                                      _top10_moved(fused, first_stage), fused_label))
@@ -164,7 +163,8 @@ def main() -> None:
     lines = [reused + f"DL19, {which} of the BM25 run, top-{args.depth} reranked, "
              f"{judge} (float32, in-process vLLM, CPU). Each "
              "method runs with its default parameters and fusion=none; a `+` row is the "
-             "same rankings fused with BM25 by the method's default fusion (no extra call, "
+             "same rankings fused with BM25 by the default fusion (the model's, else the "
+             "method's; no extra call, "
              "so calls, tokens and time are those of the row it fuses). All queries of a "
              "row run concurrently.\n",
              "| method | nDCG@10 | calls/query | prompt tok/query | completion tok/query "
@@ -187,8 +187,11 @@ def main() -> None:
     for label, scores in sweep.items():
         lines.append(f"| {label} | " + " | ".join(
             f"**{s:.4f}**" if s < bm25_ndcg - 0.01 else f"{s:.4f}" for s in scores) + " |")
-    lines.append(f"\nBold: more than 0.01 below BM25. This judge's default weight "
-                 f"(graphs/fusion.py) is {judge_weight(model):g}.")
+    defaults = judge_defaults(model)
+    default_fusion = (f"{defaults.fusion}, judge weight {defaults.weight:g}" if defaults.fusion
+                      else f"each method's own, judge weight {defaults.weight:g}")
+    lines.append(f"\nBold: more than 0.01 below BM25. This judge's default fusion "
+                 f"(graphs/fusion.py): {default_fusion}.")
     write_section(f"methods{suffix}", "\n".join(lines))
     # Machine-readable copy, read by bench/simulation.py to match noise to the real judge.
     (DOC.parent / f"methods{suffix}.json").write_text(json.dumps(

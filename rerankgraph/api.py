@@ -50,9 +50,11 @@ class RerankBody(BaseModel):
     model_config = ConfigDict(extra="ignore")  # clients send fields of other services
 
     # Types as the spec says: 0 is not a boolean, "3" not an integer (nothing coerced).
-    # The pattern puts the blank-query rule into the spec (Python's \s, as the check below).
+    # The pattern puts the blank-query rule into the spec. It names the separators
+    # \x1c-\x1f and \x85 that Python's str.strip() removes but ECMAScript's \s (which
+    # clients and fuzzers read the spec with) does not count, so both read it alike.
     query: StrictStr = Field(min_length=1, max_length=MAX_BYTES,
-                             json_schema_extra={"pattern": r"\S"})
+                             json_schema_extra={"pattern": r"[^\s\x1c-\x1f\x85]"})
     documents: list[StrictStr | DocumentObject] = Field(min_length=1)
     top_n: int | None = Field(None, ge=1, description="results to return (default: all)")
     return_documents: StrictBool = False

@@ -5,6 +5,7 @@ spec fuzzed by schemathesis."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 
@@ -153,12 +154,23 @@ def test_the_spec_states_that_a_query_needs_a_visible_character(served):
     query = httpx.get(f"{served.url}/openapi.json", timeout=10,
                       headers={"X-API-Key": KEY}).json()[
         "components"]["schemas"]["RerankBody"]["properties"]["query"]
-    assert query["pattern"] == r"\S"
-    # NEL is whitespace to Python (and to the pattern as a fuzzer reads it), not to ECMA.
-    reply = httpx.post(f"{served.url}/v1/rerank", timeout=10, headers={"X-API-Key": KEY},
-                       json={"query": "\u0085", "documents": ["a"]})
-    assert reply.status_code == 422
-    assert "whitespace" in reply.json()["message"]
+    pattern = re.compile(query["pattern"])
+    # The pattern and the server's check agree on every code point, whether a client
+    # reads the pattern as Python does or as ECMAScript does (whose \s lacks \x1c-\x1f
+    # and \x85: a fuzzer once sent "\x1d\x1d" as a valid query).
+    visible = [chr(c) for c in range(0x110000) if not chr(c).isspace()]
+    assert all(pattern.fullmatch(c) for c in visible)
+    assert not any(pattern.fullmatch(chr(c)) for c in range(0x110000) if chr(c).isspace())
+    # As ECMAScript reads it: its \s is this class.
+    ecma_space = "\t\n\x0b\x0c\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+    as_ecma = re.compile(query["pattern"].replace("\\S", f"[^{ecma_space}]")
+                         .replace("\\s", ecma_space))
+    assert not any(as_ecma.fullmatch(chr(c)) for c in range(0x110000) if chr(c).isspace())
+    for blank in ("\u0085", "\x1d\x1d"):
+        reply = httpx.post(f"{served.url}/v1/rerank", timeout=10, headers={"X-API-Key": KEY},
+                           json={"query": blank, "documents": ["a"]})
+        assert reply.status_code == 422
+        assert "whitespace" in reply.json()["message"]
 
 
 # -- the spec, fuzzed ------------------------------------------------------------------
@@ -167,6 +179,9 @@ schema = schemathesis.openapi.from_asgi(
 
 
 @schema.parametrize()
-@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+# Derandomized: CI sees the same 200 cases each run (a random draw once found a real spec
+# bug and turned CI red on an unrelated change); run with a random seed to search anew.
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck),
+          derandomize=True)
 def test_the_spec_holds_under_fuzzing(case):
     case.call_and_validate()

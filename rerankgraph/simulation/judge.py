@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rerankgraph.agents.base import Agent, SimulatedReply, fence
 from rerankgraph.errors import InputError
 from rerankgraph.index.tree import Tree
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
-from rerankgraph.simulation.profile import JudgeProfile, fitted_relevance, judges_relevance
+from rerankgraph.simulation.profile import (
+    JudgeProfile,
+    OrderProfile,
+    ScoreProfile,
+    fitted_relevance,
+    judges_relevance,
+)
 
 _QUERY = re.compile(r"^Search query: (.*)$", re.MULTILINE)
 _PASSAGE = re.compile(r"<passage[^>]*>\s*(?:\[[A-Z0-9]{1,3}\] )?(.*?)\s*</passage>", re.DOTALL)
@@ -87,7 +93,6 @@ class SimulatedJudge(Engine):
         # A tree node's description -> the documents under it (LATTICE); its relevance is
         # the best grade among them.
         self._groups: dict[str, frozenset[str]] = {}
-        self._rng = random.Random(seed)
         self._agents: dict[str, Agent] = {}
         self._vocab: dict[str, int] = {}
         self._words: list[str] = []
@@ -128,9 +133,9 @@ class SimulatedJudge(Engine):
         return [max((judged.get(d, 0) for d in docs), default=0) / self._max_grade
                 for docs in passages]
 
-    def _noisy(self, grades: list[float]) -> list[float]:
+    def _noisy(self, grades: list[float], rng: random.Random) -> list[float]:
         count = len(grades)
-        return [g + self._rng.gauss(0, self.settings.score_noise)
+        return [g + rng.gauss(0, self.settings.score_noise)
                 + self.settings.position_bias * (1 - i / max(count - 1, 1))
                 for i, g in enumerate(grades)]
 
@@ -159,14 +164,16 @@ class SimulatedJudge(Engine):
         # Sampled requests (n > 1 above temperature 0) draw each sample's noise anew, as
         # K sampled trajectories of a real judge differ; greedy ones repeat one reply.
         draws = request.n if request.n > 1 and request.temperature > 0 else 1
-        fitted = self._fitted(agent, request, passages)
-        if fitted is not None:
-            replies = [agent.simulate(request, _Oracle(fitted(grades, draw), self._rng, 0.0))
-                       for draw in range(draws)]
-        else:
-            replies = [agent.simulate(request, _Oracle(self._noisy(grades), self._rng,
-                                                       self.settings.flip_prob))
-                       for _ in range(draws)]
+        fitted = self._fitted(agent)
+        top = self.profile.max_grade if self.profile is not None else 0
+        levels = [round(g * self._max_grade) for g in grades]
+        replies = []
+        for draw in range(draws):
+            rng = self._call_rng(agent, request, passages, draw)
+            oracle = (_Oracle(fitted_relevance(fitted, levels, top, rng), rng, 0.0)
+                      if fitted is not None
+                      else _Oracle(self._noisy(grades, rng), rng, self.settings.flip_prob))
+            replies.append(agent.simulate(request, oracle))
         for reply in replies:
             _check_fits(agent, request, reply)
         text = replies[0].text
@@ -180,25 +187,23 @@ class SimulatedJudge(Engine):
                           completion_tokens=sum(max(1, len(t) // 4) for t in texts),
                           finish_reasons=("stop",) * request.n)
 
-    def _fitted(self, agent: Agent, request: ChatRequest, passages: list[frozenset[str]]
-                ) -> Callable[[list[float], int], list[float]] | None:
-        """The relevance a profiled judge would show for this call, per draw; None where
-        the built-in noise answers (no profile, or an agent that judges no relevance)."""
+    def _fitted(self, agent: Agent) -> ScoreProfile | OrderProfile | None:
+        """The profile entry that answers for this agent; None where the built-in noise
+        answers (no profile, or an agent that judges no relevance)."""
         if self.profile is None:
             return None
         if agent.name not in self.profile.agents and not judges_relevance(agent.name):
             return None
-        entry = self.profile.agent(agent.name, f"judge profile of {self.profile.model}")
-        # Each call's draws come from its own content, so a run repeats whatever order
-        # concurrent queries' calls arrive in, and a greedy call asked again repeats.
-        key = f"{self._seed}|{agent.name}|{request.query_id}|{sorted(map(sorted, passages))}"
-        top = self.profile.max_grade
+        return self.profile.agent(agent.name, f"judge profile of {self.profile.model}")
 
-        def relevance(grades: list[float], draw: int) -> list[float]:
-            return fitted_relevance(entry, [round(g * self._max_grade) for g in grades], top,
-                                    random.Random(f"{key}|{request.seed}|{request.prompt}|{draw}"))
-
-        return relevance
+    def _call_rng(self, agent: Agent, request: ChatRequest, passages: list[frozenset[str]],
+                  draw: int) -> random.Random:
+        """Each call's noise comes from its own content, not from one stream: a seeded run
+        repeats whatever order concurrent queries' calls arrive in, and a greedy call
+        asked again repeats its reply."""
+        return random.Random(f"{self._seed}|{agent.name}|{request.query_id}|"
+                             f"{sorted(map(sorted, passages))}|{request.seed}|"
+                             f"{request.prompt}|{draw}")
 
     # Whitespace "tokens", so document budgets behave like a real tokenizer's.
     async def _tokenize(self, text: str) -> list[int]:

@@ -57,6 +57,12 @@ def test_the_judge_weight_and_default_fusion_are_chosen_per_model():
         "interpolate(minmax, judge weight 0.1)", 0.1)
     assert fusion_label(listwise.make_params({}), "Qwen/Qwen3-8B")[0] == "none"
     assert fusion_label(pointwise.make_params({}), "Qwen/Qwen3-8B")[0] == "none"
+    # The pulled judges' measured defaults, looked up by their cached folder's name.
+    pulled = "/root/.cache/rerankgraph/models/qwen2.5-coder-{}"
+    assert fusion_label(pointwise.make_params({}), pulled.format("1.5b")) == (
+        "combsum(minmax)", 0.4)
+    assert fusion_label(listwise.make_params({}), pulled.format("0.5b")) == (
+        "interpolate(minmax, judge weight 0.3)", 0.3)
     # Set: what the caller asked for, whatever the model.
     assert fusion_label(listwise.make_params({"fusion": "none"}), embedded)[0] == "none"
     assert fusion_label(pointwise.make_params({"fusion": "rrf", "fusion_weight": 0.3}),

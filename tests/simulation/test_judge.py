@@ -14,8 +14,8 @@ QRELS = {"q1": {"d5": 3, "d2": 2, "d7": 1}}
 IDEAL = ["d5", "d2", "d7"]
 
 
-def judge(**settings):
-    return SimulatedJudge(QRELS, QUERIES, CORPUS, SimulationSettings(**settings), seed=3)
+def judge(seed=3, **settings):
+    return SimulatedJudge(QRELS, QUERIES, CORPUS, SimulationSettings(**settings), seed=seed)
 
 
 def request():
@@ -35,11 +35,12 @@ def test_noise_free_simulation_is_exact_for_every_method(method):
 
 
 def test_flip_probability_flips_about_that_share_of_comparisons():
-    engine = judge(flip_prob=0.3)
-    reranker = Reranker("setwise", engine=engine, params={"num_child": 1, "k": 1})
+    # a call asked again repeats its reply, so each trial is a judge with its own seed
     wrong = 0
     trials = 400
-    for _ in range(trials):
+    for seed in range(trials):
+        reranker = Reranker("setwise", engine=judge(seed, flip_prob=0.3),
+                            params={"num_child": 1, "k": 1})
         result = reranker.rerank_batch([make_request(QUERIES["q1"], [
             {"doc_id": "d5", "text": CORPUS["d5"][1]}, {"doc_id": "d0", "text": CORPUS["d0"][1]}],
             query_id="q1")])[0]
@@ -48,13 +49,29 @@ def test_flip_probability_flips_about_that_share_of_comparisons():
 
 
 def test_score_noise_has_the_configured_spread():
-    engine = judge(score_noise=0.2)
-    reranker = Reranker("rubric", engine=engine)
-    scores = [reranker.rerank_batch([make_request(QUERIES["q1"], [
-        {"doc_id": "d2", "text": CORPUS["d2"][1]}], query_id="q1")])[0].ranking[0].score
-        for _ in range(300)]
+    scores = [Reranker("rubric", engine=judge(seed, score_noise=0.2)).rerank_batch([
+        make_request(QUERIES["q1"], [{"doc_id": "d2", "text": CORPUS["d2"][1]}],
+                     query_id="q1")])[0].ranking[0].score
+        for seed in range(300)]
     assert abs(statistics.mean(scores) - 2 / 3) < 0.04
     assert 0.15 < statistics.pstdev(scores) < 0.25
+
+
+def test_a_noisy_run_repeats_in_any_call_order_and_changes_with_the_seed():
+    requests = [make_request(QUERIES["q1"], [{"doc_id": d, "text": CORPUS[d][1]}
+                                             for d in order], query_id="q1")
+                for order in (list(CORPUS), list(reversed(CORPUS)), sorted(CORPUS)[::2])]
+
+    def rankings(seed, batch):
+        engine = judge(seed, score_noise=0.3, flip_prob=0.2, position_bias=0.2)
+        results = Reranker("setwise", engine=engine, params={"k": 3}).rerank_batch(batch)
+        return [r.doc_ids for r in results]
+
+    first = rankings(3, requests)
+    # the same seed answers alike whether the queries come together or alone, in any order
+    assert rankings(3, requests[::-1]) == first[::-1]
+    assert [rankings(3, [r])[0] for r in requests] == first
+    assert any(rankings(seed, requests) != first for seed in range(4, 8))
 
 
 def test_position_bias_favours_the_first_passage():
