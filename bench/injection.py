@@ -92,10 +92,9 @@ def main() -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
     from rerankgraph.data import build_job, load_beir, read_qrels, read_trec_run
-    from rerankgraph.graphs.fusion import fusion_label, fusion_of
+    from rerankgraph.graphs.fusion import fused_result, fusion_label
     from rerankgraph.injection import inject, injection_flag, mean, rank_lifts
     from rerankgraph.registry import get_method
-    from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import Reranker
     from rerankgraph.serving.model_store import pull_embedded_model
     from rerankgraph.serving.vllm_local import VllmEngine
@@ -125,11 +124,9 @@ def main() -> None:
                 print(f"{name}: query {result.query_id} failed: {result.error}", flush=True)
             kept = [(c, r) for c, r in zip(cases, results, strict=True) if r.ok]
             defaults = get_method(name).make_params(None)
-            label, weight = fusion_label(defaults, engine.model_name)
-            fused = [(case, r.model_copy(update={"ranking": tuple(fuse_with_first_stage(
-                case.request.candidates, r.ranking, fusion_of(label), weight,
-                defaults.fusion_norm, defaults.rrf_k))}) if label != "none" else r)
-                for case, r in kept]
+            label, _ = fusion_label(defaults, engine.model_name)
+            fused = [(case, fused_result(r, case.request.candidates, defaults,
+                                         engine.model_name)) for case, r in kept]
             lifts = [lift for case, result in kept for lift in rank_lifts(result, case.twins)]
             fused_lifts = [lift for case, result in fused
                            for lift in rank_lifts(result, case.twins)]

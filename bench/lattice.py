@@ -137,13 +137,15 @@ def simulate(data: Path, index_path: Path, noises: list[float], budgets: list[in
     return "\n".join(rows)
 
 
-def real(data: Path, index_path: Path, budgets: list[int], limit: int) -> str:
+def real(data: Path, index_path: Path, budgets: list[int], limit: int, model: str) -> str:
     from rerankgraph.serving.factory import build_engine
+    from rerankgraph.serving.model_store import EMBEDDED_ALIASES, resolve_model
 
     queries, qrels_path = queries_with_qrels(data, limit)
     index = CorpusIndex(index_path)
     tree = load_tree(index, "bottom-up")
-    rows = [f"Embedded SmolLM2-135M judge, first {len(queries)} judged queries of "
+    judge = "SmolLM2-135M" if model in EMBEDDED_ALIASES else model
+    rows = [f"Judge {judge}, first {len(queries)} judged queries of "
             f"{data.name}, the index's bottom-up tree ({len(tree.nodes)} nodes, written by "
             f"{tree.meta['summary_model']}), beam 2.", "",
             "| judge | iterations | LLM calls/query | tokens/query | s/query | unreadable "
@@ -152,7 +154,7 @@ def real(data: Path, index_path: Path, budgets: list[int], limit: int) -> str:
         rows.append(baselines(index, queries, qrels_path, Path(temp)).replace(
             "| - | - |", "| - | - | - | - | - |"))
         store = JobStore(Path(temp) / "replies.sqlite")
-        inner = build_engine()
+        inner = build_engine(resolve_model(model))
         engine = CachingEngine(inner, store)
         try:
             for budget in sorted(budgets, reverse=True):
@@ -168,7 +170,7 @@ def real(data: Path, index_path: Path, budgets: list[int], limit: int) -> str:
                 unreadable = sum(r.provenance.fallbacks for r in ok)
                 scores = evaluate(results, qrels_path, Path(temp) / "run.trec")
                 fresh = "" if budget == max(budgets) else " (replayed)"
-                rows.append(f"| SmolLM2-135M | {budget} | {calls:.1f} | {tokens:,.0f} | "
+                rows.append(f"| {judge} | {budget} | {calls:.1f} | {tokens:,.0f} | "
                             f"{seconds / len(queries):.1f}{fresh} | {unreadable} | "
                             f"{scores['nDCG@10']:.4f} | {scores['R@100']:.4f} |")
                 print(rows[-1], flush=True)
@@ -228,6 +230,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.25, 0.5])
     parser.add_argument("--iterations", type=int, nargs="+", default=[5, 10, 20, 40])
     parser.add_argument("--strategy", nargs="+", default=list(STRATEGIES))
+    parser.add_argument("--model", default="smollm2-135m",
+                        help="real: the judge (an alias of `rerankgraph models list`)")
     args = parser.parse_args()
     if args.mode == "rerank":
         write_section("lattice-rerank-dl19", rerank_mode(args.queries or 10, args.depth))
@@ -239,8 +243,10 @@ def main() -> None:
                       simulate(args.data, args.index[0], args.noise, args.iterations,
                                args.queries))
     else:
-        write_section(f"lattice-real-{args.data.name}",
-                      real(args.data, args.index[0], args.iterations, args.queries or 10))
+        suffix = "" if args.model == "smollm2-135m" else f"-{args.model}"
+        write_section(f"lattice-real-{args.data.name}{suffix}",
+                      real(args.data, args.index[0], args.iterations, args.queries or 10,
+                           args.model))
 
 
 if __name__ == "__main__":

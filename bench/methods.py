@@ -7,7 +7,7 @@ fused with the first stage.
 `--methods` takes rows separated by ";", each a method name with optional
 `:name=value,...` parameters. Every row runs with fusion=none (the judge alone); its
 fused rows are then computed from the same rankings with the library's fusion
-(`fuse_with_first_stage`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
+(`graphs.fusion.fused_result`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
 wall time, repairs/fallbacks and the fusion sweep into docs/benchmarks.md (section
 `methods`, or `methods-MODEL` for a judge other than the embedded one), and the runs and
 judged rankings into out/bench-methods/ (out/bench-methods-MODEL/). With `--reuse`, rows
@@ -68,9 +68,8 @@ def main() -> None:
 
     from rerankgraph.data import first_stage_lines, run_lines, write_trec_run
     from rerankgraph.evaluation import evaluate_run
-    from rerankgraph.graphs.fusion import fusion_label, fusion_of, judge_defaults
+    from rerankgraph.graphs.fusion import fusion_label, judge_defaults
     from rerankgraph.registry import get_method, list_methods
-    from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import Reranker, left_as_given
     from rerankgraph.serving.model_store import EMBEDDED_ALIASES, resolve_model
     from rerankgraph.serving.vllm_local import VllmEngine
@@ -138,14 +137,16 @@ def main() -> None:
                           f"{sum(x.llm_calls for x in p)}",
                           _top10_moved(results, first_stage), "none"))
             print(table[-1], flush=True)
-            sweep[label] = [ndcg(f"{label}+{how}{weight}", _fused(results, job.requests, how,
-                                                                   weight, fuse_with_first_stage))
-                            for how, weight in SWEEP]
+            sweep[label] = [ndcg(f"{label}+{how}{weight}", _fused(
+                results, job.requests, spec.make_params(
+                    {**params, "fusion": how,
+                     **({"fusion_weight": weight} if weight is not None else {})}), model))
+                for how, weight in SWEEP]
             # The row with the default fusion (the model's, else the method's) and weight.
-            fused_label, weight = fusion_label(spec.make_params(params), model)
+            defaults = spec.make_params(params)
+            fused_label, _ = fusion_label(defaults, model)
             if fused_label != "none":
-                fused = _fused(results, job.requests, fusion_of(fused_label), weight,
-                               fuse_with_first_stage)
+                fused = _fused(results, job.requests, defaults, model)
                 default_rows.append((f"{label} + {fused_label}",
                                      ndcg(f"{label}+default", fused), *counts, "",
                                      _top10_moved(fused, first_stage), fused_label))
@@ -213,12 +214,12 @@ def _sweep_name(how: str, weight: float | None) -> str:
     return how if weight is None else f"{how} w={weight:g}"
 
 
-def _fused(results, requests, how, weight, fuse):
-    """Each query's ranking fused with its candidates' first stage."""
+def _fused(results, requests, params, model):
+    """Each query's saved ranking fused with its candidates' first stage, no call."""
+    from rerankgraph.graphs.fusion import fused_result
+
     by_query = {r.query.id: r.candidates for r in requests}
-    return [r.model_copy(update={"ranking": tuple(fuse(
-        by_query[r.query_id], r.ranking, how, weight if weight is not None else 0.5))})
-        for r in results]
+    return [fused_result(r, by_query[r.query_id], params, model) for r in results]
 
 
 def _top10_moved(results, first_stage) -> str:

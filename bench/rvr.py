@@ -147,6 +147,8 @@ def main() -> None:
     parser.add_argument("--vic-depth", type=int, default=20)
     parser.add_argument("--methods", nargs="+", default=["vic", "rvr"], choices=["vic", "rvr"],
                         help="the LLM rows to run (the others are left out)")
+    parser.add_argument("--model", default="smollm2-135m",
+                        help="real: the judge (an alias of `rerankgraph models list`)")
     args = parser.parse_args()
     queries = judged_queries(args.data, args.queries)
     body = []
@@ -165,17 +167,20 @@ def main() -> None:
                 body += ["", *HEADER, *(rows if noise == args.noise[0] else rows[4:])]
         else:
             from rerankgraph.serving.factory import build_engine
+            from rerankgraph.serving.model_store import EMBEDDED_ALIASES, resolve_model
 
-            engine = build_engine()
+            engine = build_engine(resolve_model(args.model))
+            judge = "SmolLM2-135M" if args.model in EMBEDDED_ALIASES else args.model
             try:
-                body.append(f"Embedded SmolLM2-135M judge, the first {len(queries)} judged "
+                body.append(f"Judge {judge}, the first {len(queries)} judged "
                             f"queries of {args.data.name} (all in flight together).")
                 body += ["", *HEADER, *compare(args.data, args.index, queries, engine,
-                                               "SmolLM2-135M", args.vic_depth, Path(temp),
+                                               judge, args.vic_depth, Path(temp),
                                                tuple(args.methods))]
             finally:
                 engine.close()
-    suffix = "" if set(args.methods) == {"vic", "rvr"} else "-" + "-".join(args.methods)
+    suffix = ("" if set(args.methods) == {"vic", "rvr"} else "-" + "-".join(args.methods)) \
+        + ("" if args.mode == "simulate" or args.model == "smollm2-135m" else f"-{args.model}")
     write_section(f"rvr-{args.mode}-{args.data.name}{suffix}", "\n".join(body))
 
 

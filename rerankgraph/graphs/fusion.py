@@ -12,6 +12,7 @@ the scoring judges and lost 0.04-0.25 for the ranking ones; docs/benchmarks.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, cast
@@ -21,6 +22,8 @@ from langgraph.runtime import Runtime
 
 from rerankgraph.context import RerankContext
 from rerankgraph.retrievers.fusion import FusionHow, fuse_with_first_stage
+from rerankgraph.spec import FusionParams
+from rerankgraph.types import Candidate, RerankResult, ScoredDoc
 
 GENERAL_WEIGHT = 0.6
 
@@ -81,15 +84,35 @@ def fusion_of(label: str) -> FusionHow:
     return cast(FusionHow, label.split("(")[0])
 
 
+def fused_ranking(candidates: Sequence[Candidate], ranking: Sequence[ScoredDoc],
+                  params: FusionParams, model_name: str) -> tuple[list[ScoredDoc], str]:
+    """`ranking` fused with the candidates' first-stage order as `params` ask (else as
+    the model's default), and the fusion's label. The graphs' fusion node and every bench
+    that fuses saved rankings again come here."""
+    label, weight = fusion_label(params, model_name)
+    if label == "none" or not ranking:
+        return list(ranking), label
+    return fuse_with_first_stage(candidates, ranking, fusion_of(label), weight,
+                                 params.fusion_norm, params.rrf_k), label
+
+
+def fused_result(result: RerankResult, candidates: Sequence[Candidate], params: FusionParams,
+                 model_name: str) -> RerankResult:
+    """A finished result fused again from its judged ranking, with no call: its ranking
+    and the fusion its provenance names."""
+    ranking, label = fused_ranking(candidates, result.ranking, params, model_name)
+    provenance = result.provenance
+    return result.model_copy(update={
+        "ranking": tuple(ranking),
+        "provenance": provenance.model_copy(update={"fusion": label}) if provenance else None})
+
+
 def fuse(state: dict[str, Any], runtime: Runtime[RerankContext]) -> dict[str, Any]:
     """The ranking fused with the candidates' first-stage order, and the fusion's label."""
-    params = runtime.context.params
-    label, weight = fusion_label(params, runtime.context.engine.model_name)
-    if label == "none" or not state.get("ranking"):
-        return {"fusion": label}
-    fused = fuse_with_first_stage(state["candidates"], state["ranking"], fusion_of(label),
-                                  weight, params.fusion_norm, params.rrf_k)
-    return {"ranking": fused, "fusion": label}
+    ranking, label = fused_ranking(state["candidates"], state.get("ranking") or [],
+                                   runtime.context.params, runtime.context.engine.model_name)
+    return {"ranking": ranking, "fusion": label} if label != "none" and ranking \
+        else {"fusion": label}
 
 
 def end_with_fusion(graph: Any, last: str) -> None:

@@ -77,10 +77,9 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
     from rerankgraph.agents.base import FittedDoc, judgment
     from rerankgraph.agents.pointwise import PointwiseAgent
     from rerankgraph.agents.rubric import RubricAgent, read_rubric
-    from rerankgraph.graphs.fusion import fusion_label, fusion_of
+    from rerankgraph.graphs.fusion import fused_ranking
     from rerankgraph.graphs.scoring import rank_judged
     from rerankgraph.registry import get_method
-    from rerankgraph.retrievers.fusion import fuse_with_first_stage
     from rerankgraph.sdk import summarize
 
     spec = get_method(method)
@@ -146,13 +145,11 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
         judgments[row["query_id"]].append(
             judgment(agent.name, call, [doc], completion, score, status, note))
     # The graph's last step, fusion with the first stage, as the graph would run it.
-    label, weight = fusion_label(checked, model)
     results = []
     for item in requests:
         found = judgments[item.query.id]
-        ranking = fuse_with_first_stage(item.candidates, rank_judged(agent, item.candidates, found),
-                                        fusion_of(label), weight, checked.fusion_norm,
-                                        checked.rrf_k)
+        ranking, label = fused_ranking(item.candidates,
+                                       rank_judged(agent, item.candidates, found), checked, model)
         results.append(RerankResult(
             query_id=item.query.id, ranking=tuple(ranking),
             provenance=summarize(spec.name, f"ray-data:{model}", found, wall, fusion=label)))
