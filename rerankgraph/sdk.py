@@ -18,7 +18,7 @@ from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.injection import injection_flag
 from rerankgraph.registry import get_method
 from rerankgraph.retrievers.base import Retriever, asearch, check_positive, document_reader
-from rerankgraph.retrievers.fusion import FOUND_BY, fuse_with_sightings
+from rerankgraph.retrievers.fusion import FOUND_BY, found_by_metadata, fuse_with_sightings
 from rerankgraph.retrievers.hybrid import HybridRetriever
 from rerankgraph.serving.base import Engine, NoEngine
 from rerankgraph.serving.factory import build_engine
@@ -157,10 +157,6 @@ class Reranker:
         self.retriever: Retriever | None = (
             self.retrievers[0] if len(self.retrievers) == 1 else
             HybridRetriever(self.retrievers, depth=depth) if self.retrievers else None)
-        if self.spec.fuses and self.index is not None and len(self.retrievers) < 2:
-            raise InputError(f"method {self.spec.name!r} fuses several ranked lists: give "
-                             "retriever='bm25,dense' (or a list), or pass candidates whose "
-                             "metadata['found_by'] lists their sources")
         if self.spec.kind == "search" and self.retriever is None and not self.spec.reranks:
             raise InputError(f"method {self.spec.name!r} searches a corpus: give index= (a "
                              "folder from `rerankgraph index build`) or retriever=")
@@ -225,9 +221,11 @@ class Reranker:
                                        for r in self.retrievers))
         lists = {_name(r): hits.get(request.query.id, []) for r, hits in
                  zip(self.retrievers, found, strict=True)}
-        # Several retrievers: their runs fused by RRF, each candidate with its sightings.
+        # Several retrievers: their runs fused by RRF, each candidate with its sightings
+        # (which a fusing method reads from one list too).
         hits, found_by = (fuse_with_sightings(lists) if len(lists) > 1
-                          else (next(iter(lists.values())), {}))
+                          else (next(iter(lists.values())),
+                                found_by_metadata(lists) if self.spec.fuses else {}))
         candidates = []
         for rank, (doc_id, score) in enumerate(hits[:self.depth], start=1):
             title, text = document(doc_id)

@@ -101,8 +101,6 @@ def test_a_search_method_writes_its_top_k_without_a_run(cranfield_slice, bm25_in
      "searches the index itself: drop --run"),
     (["--method", "pointwise", "--index", "INDEX", "--depth", "0"],
      "--depth must be a positive"),
-    (["--method", "vic", "--run", "RUN"], "fuses several ranked lists: give two or more --run"),
-    (["--method", "vic", "--index", "INDEX"], "(got --retriever bm25)"),
     (["--method", "rvr"], "method 'rvr' searches a corpus: give --index"),
     (["--method", "rvr", "--index", "INDEX", "--param", "rounds=0"],
      "rounds must be 1 or more, got 0"),

@@ -52,7 +52,8 @@ class FirstAgent(Agent):
     templates = {"ranking": "first_ranking.j2", "best": "first.j2"}
 
     async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
-                           params: FirstParams) -> Judgment:
+                           params: FirstParams, candidates: Sequence[Candidate] = ()
+                           ) -> Judgment:
         labels = LABELS[:len(window)]
         template = self.templates[params.prompt]
         budget = await passage_budget(engine, template, query.text, len(window), 3,

@@ -53,7 +53,8 @@ class ListwiseAgent(Agent):
     name = "listwise"
     template = "listwise.j2"
 
-    def window_values(self, window: Sequence[Candidate]) -> dict[str, object]:
+    def window_values(self, window: Sequence[Candidate], candidates: Sequence[Candidate]
+                      ) -> dict[str, object]:
         """What the template shows besides the query and the passages (none here)."""
         return {}
 
@@ -64,9 +65,12 @@ class ListwiseAgent(Agent):
         return 6 * size + 8 + (4 * reasoning_tokens + 16 if reasoning_tokens else 0)
 
     async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
-                           params: ListwiseParams) -> Judgment:
+                           params: ListwiseParams, candidates: Sequence[Candidate] = ()
+                           ) -> Judgment:
+        """Ranks `window`, one slice of the query's `candidates` (default: the window)."""
         reasoning = getattr(params, "reasoning_tokens", 0)
-        values = {**self.window_values(window), "reasoning": bool(reasoning)}
+        values = {**self.window_values(window, candidates or window),
+                  "reasoning": bool(reasoning)}
         budget = await passage_budget(engine, self.template, query.text, len(window),
                                       self.reply_tokens(len(window), reasoning),
                                       params.max_doc_tokens, **values)

@@ -1,11 +1,12 @@
 """The three judges of the retrieve-verify-refine loop (after WISER, 2025): one writes
-query variants, one verifies whether the fused top passages answer the query, one
-reflects on what is missing and writes new variants.
+query variants, one scores each path's top candidates 0-100 (the verifier), one
+reflects on what the uncertain paths miss and writes a new query for each.
 
 Each reply is compact JSON whose shape a regex constrains (as the rubric judge's is),
 read back by a pydantic model. What cannot be read falls back and is counted: an
-unreadable expansion leaves the original query alone, an unreadable verdict counts as
-not confident, an unreadable reflection ends the loop.
+unreadable expansion leaves the original query alone, an unread verifier score leaves
+its document unscored (counted as 0 in a path's confidence), an unreadable reflection
+ends the loop.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from rerankgraph.agents.base import (
     Agent,
-    FittedDoc,
     Oracle,
     SimulatedReply,
     clamp01,
@@ -26,21 +26,22 @@ from rerankgraph.agents.base import (
     judgment,
     render,
 )
-from rerankgraph.agents.parsing import read_json, read_json_field_number
+from rerankgraph.agents.parsing import id_scores_regex, read_id_scores, read_json
 from rerankgraph.serving.base import ChatRequest, Engine
 from rerankgraph.types import Candidate, Judgment, ParseStatus, Query
 
 QUERY_CHARS = 100
 PASSAGE_CHARS = 320
-MISSING_CHARS = 120
+MAX_SCORE = 100
+VERIFY_CHUNK = 20  # passages per verifier call
 REFLECTION_CHARS = 160
-FUSIONS = ("rrf", "vic")
+FUSIONS = ("weighted", "rrf", "vic")
 RETRIEVERS = ("bm25", "dense")
 
 
 class RvrParams(BaseModel):
-    """The loop's settings. The defaults follow the issue that specified the method:
-    two written variants, bm25 and dense, RRF, at most 3 rounds."""
+    """The loop's settings. Two written variants, bm25 and dense, at most 3 rounds (the
+    issue that specified the method); WISER's verifier threshold, 0.7, as 70."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,13 +53,19 @@ class RvrParams(BaseModel):
                                         description="index retrievers every variant goes "
                                                     "through (bm25, dense)")
     depth: int = Field(100, ge=1, description="documents each retriever returns per variant")
-    fusion: str = Field("rrf", description="rrf, or vic: one listwise LLM call per window "
-                                           "over the RRF top fuse_depth, with sources shown")
+    fusion: str = Field("weighted", description="weighted: RRF with each path weighted by "
+                                                "its confidence (WISER); rrf: plain RRF; "
+                                                "vic: one listwise LLM call over the lists' "
+                                                "round-robin pool of fuse_depth")
     rrf_k: int = Field(60, ge=0, description="the RRF constant k")
-    fuse_depth: int = Field(20, ge=2, le=100, description="vic: candidates it reorders")
-    verify_depth: int = Field(5, ge=1, le=20, description="new top documents the verifier "
-                                                          "judges per round")
-    threshold: float = Field(70.0, description="confidence (0-100) that ends the loop")
+    fuse_depth: int = Field(20, ge=2, le=100, description="vic: the pool's slots")
+    verify_depth: int = Field(5, ge=1, le=20, description="top documents of each path the "
+                                                          "verifier scores")
+    threshold: float = Field(70.0, description="a path's confidence (its best verifier "
+                                               "score, 0-100) at which it is not refined")
+    relevant_score: float = Field(50.0, ge=0, le=100,
+                                  description="verifier score (0-100) at which a document "
+                                              "leads the final ranking")
     rounds: int = Field(3, description="most retrieve-verify rounds")
     min_rounds: int = Field(1, ge=1, description="rounds taken even when confident")
     max_doc_tokens: int = Field(96, ge=8, description="passage token budget in prompts")
@@ -80,7 +87,7 @@ class RvrParams(BaseModel):
         if not 0 <= self.threshold <= 100:
             raise ValueError(f"threshold is a confidence from 0 to 100, got {self.threshold}")
         if self.fusion not in FUSIONS:
-            raise ValueError(f"fusion {self.fusion!r}: use rrf or vic")
+            raise ValueError(f"fusion {self.fusion!r}: use weighted, rrf or vic")
         unknown = [r for r in self.retrievers if r not in RETRIEVERS]
         if unknown:
             raise ValueError(f"retrievers {unknown}: use bm25 and/or dense")
@@ -108,12 +115,6 @@ class ExpansionReply(BaseModel):
     passage: str | None = None  # asked for only with two variants or more
 
 
-class VerdictReply(BaseModel):
-    relevant: list[int]
-    missing: str = Field(max_length=MISSING_CHARS)
-    confidence: int = Field(ge=0, le=100)
-
-
 class ReflectionReply(BaseModel):
     reflection: str = Field(max_length=REFLECTION_CHARS)
     queries: list[str] = Field(min_length=1)
@@ -133,7 +134,8 @@ def _clean(texts: Sequence[str], status: ParseStatus, note: str
 
 # -- the agents --------------------------------------------------------------------------
 class ExpandAgent(Agent):
-    """Writes the first round's variants; `parsed` is the list of variant texts."""
+    """Writes the first round's variants; `parsed` is a list of {"label", "text"}, the
+    label saying what each is ("keywords 1", "answer")."""
 
     name = "rvr_expand"
     template = "rvr_expand.j2"
@@ -152,12 +154,17 @@ class ExpandAgent(Agent):
         call = self.request(query, variants)
         [completion] = await engine.chat([call])
         reply, status, note = read_json(completion.text, ExpansionReply)
+        written: list[dict[str, str]] = []
         if reply is None:
-            written: list[str] = []
             note = f"{note}; searched with the original query only"
         else:
-            passage = [] if reply.passage is None else [reply.passage]
-            written, status, note = _clean([*reply.keywords, *passage], status, note)
+            # Labelled before empty ones are dropped, so a label names what was asked for.
+            labelled = [(f"keywords {i + 1}", t) for i, t in enumerate(reply.keywords)]
+            labelled += [] if reply.passage is None else [("answer", reply.passage)]
+            texts, status, note = _clean([t for _, t in labelled], status, note)
+            kept = [label for label, t in labelled if t.strip()]
+            written = [{"label": label, "text": text}
+                       for label, text in zip(kept, texts, strict=True)]
         return judgment(self.name, call, [], completion, written, status, note)
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
@@ -172,57 +179,36 @@ class ExpandAgent(Agent):
 
 
 class VerifyAgent(Agent):
-    """Judges the new top passages and the confidence that, with the passages judged
-    relevant before, they answer the query. `parsed` is a VerdictReply's dict with
-    `relevant` as doc ids."""
+    """Scores candidates 0-100, as WISER's verifier scores every top candidate of a
+    path; a path's confidence is its best score. Up to VERIFY_CHUNK passages per call,
+    the calls in one batch. `parsed` maps doc id -> score in [0, 1] (only those read)."""
 
     name = "rvr_verify"
     template = "rvr_verify.j2"
 
-    async def verify(self, engine: Engine, query: Query, earlier: Sequence[Candidate],
-                     fresh: Sequence[Candidate], max_doc_tokens: int) -> Judgment:
-        shown = await fit_candidates(engine, [*earlier, *fresh], max_doc_tokens)
-        old, new = shown[:len(earlier)], shown[len(earlier):]
-        ids = r"[0-9]{1,2}"
-        regex = (r'\{"relevant": \[(' + ids + r"(, " + ids + r"){0," + str(max(len(new) - 1, 0))
-                 + r"})?\], " + r'"missing": ' + _string(MISSING_CHARS, 0)
-                 + r', "confidence": (100|[1-9]?[0-9])\}')
-        call = self.ask(render(self.template, query=query.text, earlier=[d.text for d in old],
-                               passages=[d.text for d in new]), query, shown,
-                        max_tokens=4 * len(new) + MISSING_CHARS // 2 + 24, regex=regex)
-        [completion] = await engine.chat([call])
-        verdict, status, note = self.read(completion.text, new)
-        return judgment(self.name, call, shown, completion, verdict, status, note)
-
-    @staticmethod
-    def read(text: str, new: Sequence[FittedDoc]) -> tuple[dict, ParseStatus, str]:
-        reply, status, note = read_json(text, VerdictReply)
-        if reply is None:
-            confidence = read_json_field_number(text, "confidence")
-            fallback = {"relevant": [], "missing": "",
-                        "confidence": min(max(confidence or 0.0, 0.0), 100.0)}
-            if confidence is not None:
-                return fallback, ParseStatus.REPAIRED, "read the confidence of a cut-off verdict"
-            return fallback, ParseStatus.FALLBACK, f"{note}; taken as not confident"
-        valid = sorted({i for i in reply.relevant if 1 <= i <= len(new)})
-        if len(valid) != len(reply.relevant):
-            status = max(status, ParseStatus.REPAIRED, key=_SEVERITY.index)
-            note = "; ".join(filter(None, [note, "dropped repeated or unknown passage ids"]))
-        return ({"relevant": [new[i - 1].candidate.doc_id for i in valid],
-                 "missing": " ".join(reply.missing.split()),
-                 "confidence": float(reply.confidence)}, status, note)
+    async def verify(self, engine: Engine, query: Query, docs: Sequence[Candidate],
+                     max_doc_tokens: int) -> list[Judgment]:
+        shown = await fit_candidates(engine, docs, max_doc_tokens)
+        chunks = [shown[i:i + VERIFY_CHUNK] for i in range(0, len(shown), VERIFY_CHUNK)]
+        calls = [self.ask(render(self.template, query=query.text,
+                                 passages=[d.text for d in chunk]), query, chunk,
+                          max_tokens=9 * len(chunk) + 8,
+                          regex=id_scores_regex(len(chunk), MAX_SCORE))
+                 for chunk in chunks]
+        completions = await engine.chat(calls)
+        judgments = []
+        for chunk, call, completion in zip(chunks, calls, completions, strict=True):
+            scores, status, note = read_id_scores(completion.text, len(chunk), MAX_SCORE)
+            parsed = {chunk[i].candidate.doc_id: s for i, s in scores.items()}
+            judgments.append(judgment(self.name, call, chunk, completion, parsed, status,
+                                      note))
+        return judgments
 
     def simulate(self, request: ChatRequest, oracle: Oracle) -> SimulatedReply:
-        """New passages of relevance 0.5 or more are relevant; the confidence is the best
-        relevance shown (earlier passages included), scaled to 0-100."""
-        content = request.prompt
-        earlier = len(re.findall(r'<passage id="E\d+">', content))
-        scores = list(oracle.relevance)
-        relevant = [i + 1 for i, s in enumerate(scores[earlier:]) if s >= 0.5]
-        confidence = round(100 * clamp01(max(scores, default=0.0)))
-        missing = "" if confidence >= 50 else "a passage that answers the query"
-        return SimulatedReply(json.dumps({"relevant": relevant, "missing": missing,
-                                          "confidence": confidence}))
+        """Each passage's relevance as a 0-100 score, keyed by its id."""
+        return SimulatedReply(json.dumps({str(i + 1): round(MAX_SCORE * clamp01(s))
+                                          for i, s in enumerate(oracle.relevance)},
+                                         separators=(", ", ": ")))
 
 
 class RefineAgent(Agent):
@@ -232,14 +218,14 @@ class RefineAgent(Agent):
     name = "rvr_refine"
     template = "rvr_refine.j2"
 
-    async def refine(self, engine: Engine, query: Query, tried: Sequence[str], missing: str,
+    async def refine(self, engine: Engine, query: Query, tried: Sequence[str],
                      best: Sequence[Candidate], variants: int, max_doc_tokens: int
                      ) -> Judgment:
         shown = await fit_candidates(engine, best, max_doc_tokens)
         regex = (r'\{"reflection": ' + _string(REFLECTION_CHARS) + r', "queries": '
                  + _exactly(_string(QUERY_CHARS), variants) + r"\}")
         call = self.ask(render(self.template, query=query.text, tried=list(tried),
-                               missing=missing, passages=[d.text for d in shown],
+                               passages=[d.text for d in shown],
                                count=variants), query, shown,
                         max_tokens=REFLECTION_CHARS // 2 + variants * (QUERY_CHARS // 2 + 4) + 16,
                         regex=regex)

@@ -1,22 +1,28 @@
 """`rvr`: retrieve, verify, refine (after WISER, "Wider Search, Deeper Thinking, and
 Adaptive Fusion", 2025), with optional Vote-in-Context fusion.
 
-    expand -> retrieve -> fuse -> verify --(unsure)--> refine --(new variants)--> retrieve
-                                     |                    |
-                                     +---(confident, or the round limit)---+--> finalize
+    expand -> retrieve -> verify -> fuse --(a path unsure)--> refine --(new queries)--> retrieve
+                                      |                          |
+                                      +--(all confident, or the round limit)--+--> finalize
 
-Search wider: the LLM writes query variants and every variant goes through every
-retriever of the index. Verify: a judge reads the fused top documents it has not seen
-and says how confident it is that they answer the query. Refine: when it is not, the
-LLM reflects on what is missing and writes new variants. All rounds' lists are fused
-together, and documents judged relevant lead the final ranking. Changes from the
-paper: the lists are fused by plain RRF (or the vic judge), not weighted per path, and
-a refinement that only repeats earlier variants ends the loop.
+Search wider: the LLM writes query variants; each variant is a path, searched through
+every retriever of the index. Verify: a judge scores each path's top `verify_depth`
+documents 0-100 (each document once), and a path's confidence is its best score, as
+WISER's verifier does. Refine: for every path below the threshold, the LLM reflects on
+what its best passages miss and writes a new query, which replaces that path. Fuse:
+the active paths' lists by RRF, each path weighted by its confidence (WISER's adaptive
+fusion; plain RRF and the vic judge are options). Documents the verifier scored at
+`relevant_score` or more lead the final ranking, best score first.
+
+Adapted for text: a path is a query variant (WISER's are a text and an image query);
+the fused list is RRF rather than a sum of verifier scores, since only each path's top
+documents are verified; a refinement that only repeats earlier variants ends the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Iterable
 from typing import Any, TypedDict
 
@@ -30,12 +36,19 @@ from rerankgraph.errors import InputError
 from rerankgraph.graphs import vic
 from rerankgraph.graphs.subgraph import TracedState, rerank_head
 from rerankgraph.retrievers.base import Retriever, asearch, document_reader
-from rerankgraph.retrievers.fusion import FOUND_BY, found_by_metadata, fuse
+from rerankgraph.retrievers.fusion import (
+    FOUND_BY,
+    found_by_metadata,
+    fuse,
+    reciprocal_rank_fusion,
+)
 from rerankgraph.spec import MethodSpec
 from rerankgraph.types import Candidate, Judgment, ScoredDoc
 
 RvrRuntime = Runtime[RerankContext[RvrParams]]
 EXPAND, VERIFY, REFINE = ExpandAgent(), VerifyAgent(), RefineAgent()
+# A path its verifier found nothing in still counts a little, so its list breaks ties.
+MIN_PATH_WEIGHT = 0.05
 
 
 class Variant(TypedDict):
@@ -46,12 +59,12 @@ class Variant(TypedDict):
 
 class RvrState(TracedState, total=False):
     round: int
-    variants: list[Variant]  # every round's, in order
-    runs: dict[str, list[tuple[str, float]]]  # "bm25 · keywords 1" -> hits
+    variants: list[Variant]  # every round's, in order (the refiner sees what was tried)
+    paths: list[str]  # labels of the variants searched now; a refined one replaces its path
+    runs: dict[str, list[tuple[str, float]]]  # "bm25 · keywords 1" -> hits, active paths only
     fused: list[tuple[str, float]]
-    verdicts: dict[str, bool]  # doc id -> judged relevant; each document judged once
-    confidence: float
-    missing: str
+    scores: dict[str, float]  # doc id -> verifier score in [0, 1]; each document once
+    confidence: dict[str, float]  # path label -> its best verifier score, 0-100
     stop: str  # why the loop ended
 
 
@@ -90,7 +103,7 @@ def step(state: RvrState, judgments: list[Judgment], **facts: Any) -> dict[str, 
 
 # -- nodes ----------------------------------------------------------------------------
 async def expand(state: RvrState, runtime: RvrRuntime) -> dict:
-    """The original query, and the variants the LLM writes for it."""
+    """The original query, and the variants the LLM writes for it: one path each."""
     first_stages(runtime)
     params = runtime.context.params
     variants = [Variant(label="query", text=state["query"].text, round=1)]
@@ -98,14 +111,11 @@ async def expand(state: RvrState, runtime: RvrRuntime) -> dict:
     if params.variants:
         judgment = await EXPAND.expand(runtime.context.engine, state["query"], params.variants)
         judgments.append(judgment)
-        written = list(judgment.parsed)
-        keywords = len(written) - (1 if params.variants >= 2 and written else 0)
-        for i, text in enumerate(written):
-            label = f"keywords {i + 1}" if i < keywords else "answer"
-            variants.append(Variant(label=label, text=text, round=1))
+        variants += [Variant(label=v["label"], text=v["text"], round=1)
+                     for v in judgment.parsed]
     kept = unique(variants, [])
-    return {"round": 1, "variants": kept, "runs": {}, "verdicts": {}, "stop": "",
-            "judgments": judgments,
+    return {"round": 1, "variants": kept, "paths": [v["label"] for v in kept], "runs": {},
+            "scores": {}, "confidence": {}, "stop": "", "judgments": judgments,
             "trace": [step({"round": 1}, judgments, phase="expand",
                            variants=[v["text"] for v in kept],
                            repeated=len(variants) - len(kept))]}
@@ -124,75 +134,124 @@ def unique(new: list[Variant], earlier: list[Variant]) -> list[Variant]:
     return kept
 
 
+def run_name(retriever: str, label: str) -> str:
+    return f"{retriever} · {label}"
+
+
+def path_lists(state: RvrState, runtime: RvrRuntime) -> dict[str, list[list[str]]]:
+    """Per active path, its lists (one per retriever) as doc ids."""
+    names = [name for name, _ in first_stages(runtime)]
+    return {label: [[d for d, _ in state["runs"].get(run_name(n, label), [])] for n in names]
+            for label in state["paths"]}
+
+
 async def retrieve(state: RvrState, runtime: RvrRuntime) -> dict:
-    """This round's variants through every retriever: one batch per retriever, the
-    retrievers concurrently."""
+    """The new paths' queries through every retriever: one batch per retriever, the
+    retrievers concurrently. Lists of replaced paths leave the fusion."""
     stages, params = first_stages(runtime), runtime.context.params
-    fresh = [v for v in state["variants"] if v["round"] == state["round"]]
+    searched = {k.split(" · ", 1)[1] for k in state["runs"]}
+    fresh = [v for v in state["variants"] if v["label"] in state["paths"]
+             and v["label"] not in searched]
     queries = {str(i): v["text"] for i, v in enumerate(fresh)}
     results = await asyncio.gather(*(asearch(retriever, queries, params.depth)
                                      for _, retriever in stages))
-    runs = dict(state["runs"])
+    active = set(state["paths"])
+    runs = {k: hits for k, hits in state["runs"].items() if k.split(" · ", 1)[1] in active}
     for (name, _), found in zip(stages, results, strict=True):
         for i, variant in enumerate(fresh):
-            runs[f"{name} · {variant['label']}"] = found.get(str(i), [])
+            runs[run_name(name, variant["label"])] = found.get(str(i), [])
     known = {d for hits in state["runs"].values() for d, _ in hits}
     new_docs = {d for hits in runs.values() for d, _ in hits} - known
     return {"runs": runs, "trace": [step(state, [], phase="retrieve", lists=len(runs),
                                          new_documents=len(new_docs))]}
 
 
-async def fuse_lists(state: RvrState, runtime: RvrRuntime) -> dict:
-    """RRF of every list so far; with fusion=vic, the vic judge then reorders the RRF
-    top `fuse_depth`, seeing which lists found each candidate at which rank."""
+def path_top(lists: list[list[str]], depth: int) -> list[str]:
+    """A path's top `depth` documents: its lists fused by RRF (one list: itself)."""
+    return [d for d, _ in reciprocal_rank_fusion(lists)[:depth]] if len(lists) > 1 \
+        else lists[0][:depth]
+
+
+async def verify(state: RvrState, runtime: RvrRuntime) -> dict:
+    """The verifier scores every path's top documents it has not scored; each path's
+    confidence is its best score (an unread score counts 0)."""
     params = runtime.context.params
+    scores = dict(state["scores"])
+    tops = {label: path_top(lists, params.verify_depth)
+            for label, lists in path_lists(state, runtime).items()}
+    fresh = list(dict.fromkeys(d for top in tops.values() for d in top if d not in scores))
+    judgments = []
+    if fresh:
+        judgments = await VERIFY.verify(runtime.context.engine, state["query"],
+                                        candidates(runtime, fresh, state),
+                                        params.max_doc_tokens)
+        for judgment in judgments:
+            scores.update(judgment.parsed)
+    confidence = {label: 100 * max((scores.get(d, 0.0) for d in top), default=0.0)
+                  for label, top in tops.items()}
+    return {"scores": scores, "confidence": confidence, "judgments": judgments,
+            "trace": [step(state, judgments, phase="verify", judged=fresh,
+                           scores={d: round(100 * scores[d]) for d in fresh if d in scores},
+                           confidence={k: round(v, 1) for k, v in confidence.items()},
+                           unread=sum(d not in scores for d in fresh))]}
+
+
+async def fuse_lists(state: RvrState, runtime: RvrRuntime) -> dict:
+    """The active paths' lists fused: RRF with each path weighted by its confidence
+    (weighted), plain RRF (rrf), or the vic judge over the lists' round-robin pool."""
+    params = runtime.context.params
+    if params.fusion == "weighted":
+        weights = {label: max(state["confidence"].get(label, 0.0) / 100, MIN_PATH_WEIGHT)
+                   for label in state["paths"]}
+        return {"fused": weighted_rrf(path_lists(state, runtime), weights, params.rrf_k)}
     fused = fuse(state["runs"], "rrf", params.rrf_k)
-    if params.fusion != "vic" or len(state["runs"]) < 2:
+    if params.fusion != "vic":
         return {"fused": fused}
-    head = candidates(runtime, (d for d, _ in fused[:params.fuse_depth]), state)
-    defaults = VicParams.model_validate({"max_doc_tokens": params.max_doc_tokens})
-    window = max(min(defaults.window, len(head)), 2)
-    vic_params = defaults.model_copy(update={"window": window,
-                                             "stride": min(defaults.stride, window)})
+    # The pool's documents (each list's top ceil(K/M)), which vic interleaves with repeats.
+    per_list = math.ceil(params.fuse_depth / max(len(state["runs"]), 1))
+    pooled = {d for hits in state["runs"].values() for d, _ in hits[:per_list]}
+    head = candidates(runtime, (d for d, _ in fused if d in pooled), state)
+    vic_params = vic.METHOD.make_params({"max_doc_tokens": params.max_doc_tokens,
+                                         "window": params.fuse_depth,
+                                         "stride": min(VicParams().stride, params.fuse_depth),
+                                         "fusion": "none"})
+    # the pool is not a first stage: nothing is fused with it
     result = await vic.build_graph().ainvoke(
         {"query": state["query"], "candidates": head},
         context=RerankContext(engine=runtime.context.engine, params=vic_params,
                               seed=runtime.context.seed))
     judgments = result["judgments"]
-    scores = [s for _, s in fused[:len(head)]]  # the RRF scores, handed down the new order
-    reordered = [(d.doc_id, s) for d, s in zip(result["ranking"], scores, strict=True)]
-    return {"fused": reordered + fused[len(head):], "judgments": judgments,
+    order = [d.doc_id for d in result["ranking"]]
+    rrf = dict(fused)
+    scores = sorted((rrf[d] for d in order), reverse=True)  # RRF scores down the new order
+    reordered = list(zip(order, scores, strict=True))
+    return {"fused": reordered + [(d, s) for d, s in fused if d not in pooled],
+            "judgments": judgments,
             "trace": [step(state, judgments, phase="fuse with vic", candidates=len(head))]}
 
 
-async def verify(state: RvrState, runtime: RvrRuntime) -> dict:
-    """The judge reads the top documents it has not judged, beside those it judged
-    relevant before, and rates its confidence that they answer the query."""
-    params = runtime.context.params
-    verdicts = dict(state["verdicts"])
-    fresh = [d for d, _ in state["fused"] if d not in verdicts][:params.verify_depth]
-    earlier = [d for d, _ in state["fused"] if verdicts.get(d)][:params.verify_depth]
-    if not fresh and not earlier:  # nothing retrieved: nothing to judge, not confident
-        return {"confidence": 0.0, "missing": "",
-                "trace": [step(state, [], phase="verify", judged=[], confidence=0.0,
-                               missing="no document was retrieved")]}
-    shown = candidates(runtime, [*earlier, *fresh], state)
-    judgment = await VERIFY.verify(runtime.context.engine, state["query"],
-                                   shown[:len(earlier)], shown[len(earlier):],
-                                   params.max_doc_tokens)
-    verdict = judgment.parsed
-    for doc_id in fresh:
-        verdicts[doc_id] = doc_id in verdict["relevant"]
-    return {"verdicts": verdicts, "confidence": verdict["confidence"],
-            "missing": verdict["missing"], "judgments": [judgment],
-            "trace": [step(state, [judgment], phase="verify", judged=fresh,
-                           relevant=verdict["relevant"], confidence=verdict["confidence"],
-                           missing=verdict["missing"], status=str(judgment.status))]}
+def weighted_rrf(lists: dict[str, list[list[str]]], weights: dict[str, float], k: int
+                 ) -> list[tuple[str, float]]:
+    """score(d) = sum over paths p of weight(p) * sum over p's lists of 1 / (k + rank);
+    best first, ties to the better single rank, then the id."""
+    scores: dict[str, float] = {}
+    best: dict[str, int] = {}
+    for label, path in lists.items():
+        for ranking in path:
+            for rank, doc_id in enumerate(ranking, start=1):
+                scores[doc_id] = scores.get(doc_id, 0.0) + weights[label] / (k + rank)
+                best[doc_id] = min(best.get(doc_id, rank), rank)
+    order = sorted(scores, key=lambda d: (-scores[d], best[d], d))
+    return [(d, scores[d]) for d in order]
 
 
-def after_verify(state: RvrState, runtime: RvrRuntime) -> str:
+def uncertain(state: RvrState, params: RvrParams) -> list[str]:
+    return [p for p in state["paths"] if state["confidence"].get(p, 0.0) < params.threshold]
+
+
+def after_fuse(state: RvrState, runtime: RvrRuntime) -> str:
     params = runtime.context.params
-    if state["confidence"] >= params.threshold and state["round"] >= params.min_rounds:
+    if not uncertain(state, params) and state["round"] >= params.min_rounds:
         return "finalize"
     if state["round"] >= params.rounds:
         return "finalize"
@@ -200,28 +259,36 @@ def after_verify(state: RvrState, runtime: RvrRuntime) -> str:
 
 
 async def refine(state: RvrState, runtime: RvrRuntime) -> dict:
-    """Reflection on what is missing, and new variants for the next round. Variants
-    that repeat earlier ones are dropped; when none is left, the loop ends."""
+    """One reflection over the uncertain paths' best passages, and a new query for each
+    uncertain path, which replaces it (a confident path stays). Queries that repeat
+    earlier ones are dropped, and their paths kept; when none is new, the loop ends."""
     params = runtime.context.params
-    best = candidates(runtime, (d for d, _ in state["fused"][:params.verify_depth]), state)
-    count = max(params.variants, 1)
+    unsure = uncertain(state, params) or list(state["paths"])  # min_rounds: refine all
+    lists = path_lists(state, runtime)
+    shown = list(dict.fromkeys(d for label in unsure
+                               for d in path_top(lists[label], params.verify_depth)))
+    shown.sort(key=lambda d: -state["scores"].get(d, 0.0))
+    best = candidates(runtime, shown[:params.verify_depth], state)
     judgment = await REFINE.refine(runtime.context.engine, state["query"],
-                                   [v["text"] for v in state["variants"]], state["missing"],
-                                   best, count, params.max_doc_tokens)
+                                   [v["text"] for v in state["variants"]], best, len(unsure),
+                                   params.max_doc_tokens)
     following = state["round"] + 1
     written = [Variant(label=f"round {following} · {i + 1}", text=text, round=following)
                for i, text in enumerate(judgment.parsed["queries"])]
     kept = unique(written, state["variants"])
+    replaced = {old: new["label"] for old, new in zip(unsure, written, strict=False)
+                if new in kept}
     update: dict[str, Any] = {"judgments": [judgment]}
     if not judgment.parsed["queries"]:
         update["stop"] = "the reflection could not be read"
-    elif not kept:
+    elif not replaced:
         update["stop"] = "the refined variants repeat earlier ones"
     else:
-        update |= {"round": following, "variants": [*state["variants"], *kept]}
+        update |= {"round": following, "variants": [*state["variants"], *kept],
+                   "paths": [replaced.get(p, p) for p in state["paths"]]}
     update["trace"] = [step(state, [judgment], phase="refine",
                             reflection=judgment.parsed["reflection"],
-                            variants=[v["text"] for v in kept],
+                            replaced=replaced, variants=[v["text"] for v in kept],
                             repeated=len(written) - len(kept), status=str(judgment.status))]
     return update
 
@@ -231,17 +298,22 @@ def after_refine(state: RvrState) -> str:
 
 
 async def finalize(state: RvrState, runtime: RvrRuntime) -> dict:
-    """Documents judged relevant first, then the rest of the fused list, cut to `k`;
-    then the optional rerank. The trace's last step says why the loop stopped."""
+    """Documents the verifier scored at relevant_score or more first, best score first,
+    then the rest of the fused list, cut to `k`; then the optional rerank. The trace's
+    last step says why the loop stopped."""
     params = runtime.context.params
-    relevant = [(d, s) for d, s in state["fused"] if state["verdicts"].get(d)]
-    rest = [(d, s) for d, s in state["fused"] if not state["verdicts"].get(d)]
-    ordered = [d for d, _ in relevant + rest][:params.k]
+    scores, bar = state["scores"], params.relevant_score / 100
+    position = {d: i for i, (d, _) in enumerate(state["fused"])}
+    leading = sorted((d for d in position if scores.get(d, 0.0) >= bar),
+                     key=lambda d: (-scores[d], position[d]))
+    rest = [d for d, _ in state["fused"] if scores.get(d, 0.0) < bar]
+    ordered = (leading + rest)[:params.k]
     ranking = [ScoredDoc(doc_id=d, score=float(len(ordered) - i)) for i, d in enumerate(ordered)]
     stop = state.get("stop") or stop_reason(state, params)
+    best = max(state["confidence"].values(), default=0.0)
     update: dict[str, Any] = {"ranking": ranking, "stop": stop,
                               "trace": [{"round": state["round"], "phase": "stop",
-                                         "reason": stop, "confidence": state["confidence"],
+                                         "reason": stop, "confidence": best,
                                          "rounds": state["round"]}]}
     if params.rerank_method is not None:
         head = candidates(runtime, (d.doc_id for d in ranking[:params.rerank_depth]), state)
@@ -254,10 +326,12 @@ async def finalize(state: RvrState, runtime: RvrRuntime) -> dict:
 
 
 def stop_reason(state: RvrState, params: RvrParams) -> str:
-    if state["confidence"] >= params.threshold:
-        return f"confident ({state['confidence']:g} >= {params.threshold:g})"
-    return (f"round limit {params.rounds} reached (confidence {state['confidence']:g} < "
-            f"{params.threshold:g})")
+    unsure = uncertain(state, params)
+    if not unsure:
+        return f"confident (every path >= {params.threshold:g})"
+    worst = min(state["confidence"].get(p, 0.0) for p in unsure)
+    return (f"round limit {params.rounds} reached ({len(unsure)} of {len(state['paths'])} "
+            f"paths below {params.threshold:g}, lowest {worst:g})")
 
 
 def build_graph() -> Any:
@@ -268,9 +342,9 @@ def build_graph() -> Any:
         graph.add_node(name, node)
     graph.add_edge(START, "expand")
     graph.add_edge("expand", "retrieve")
-    graph.add_edge("retrieve", "fuse")
-    graph.add_edge("fuse", "verify")
-    graph.add_conditional_edges("verify", after_verify, ["refine", "finalize"])
+    graph.add_edge("retrieve", "verify")
+    graph.add_edge("verify", "fuse")
+    graph.add_conditional_edges("fuse", after_fuse, ["refine", "finalize"])
     graph.add_conditional_edges("refine", after_refine, ["retrieve", "finalize"])
     graph.add_edge("finalize", END)
     return graph.compile(name="rvr")
@@ -279,5 +353,6 @@ def build_graph() -> Any:
 METHOD = MethodSpec(
     name="rvr", build_graph=build_graph, params=RvrParams, kind="search",
     description="retrieve-verify-refine (WISER): LLM query variants through bm25 and "
-                "dense, fused (RRF or vic), verified, refined while unsure",
+                "dense, each path's top verified, unsure paths refined, fused by "
+                "confidence",
     aliases=("wiser", "retrieve_verify_refine"))

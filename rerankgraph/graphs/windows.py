@@ -28,7 +28,14 @@ class WindowAgent(Protocol):
     name: str
 
     async def judge_window(self, engine: Engine, query: Query, window: Sequence[Candidate],
-                           params: Any) -> Judgment: ...
+                           params: Any, candidates: Sequence[Candidate] = ()) -> Judgment: ...
+
+
+# A method's own plan: from the candidates and parameters, the candidates to keep (they
+# may gain metadata), the order to judge (ids may repeat; a repeat counts at its first
+# place) and the windows' spans.
+Plan = Callable[[list[Candidate], Any], tuple[list[Candidate], list[str],
+                                             list[tuple[int, int]]]]
 
 
 class WindowState(TypedDict, total=False):
@@ -42,22 +49,28 @@ class WindowState(TypedDict, total=False):
 
 
 def ranking_from_order(order: Sequence[str]) -> list[ScoredDoc]:
-    """Scores that decrease with rank (n, n-1, ..., 1) for a pure ordering."""
-    return [ScoredDoc(doc_id=d, score=float(len(order) - i)) for i, d in enumerate(order)]
+    """Scores that decrease with rank (n, n-1, ..., 1) for an ordering; an id that
+    repeats counts at its first place."""
+    unique = list(dict.fromkeys(order))
+    return [ScoredDoc(doc_id=d, score=float(len(unique) - i)) for i, d in enumerate(unique)]
 
 
-def build_window_graph(agent: WindowAgent,
-                       check: Callable[[Sequence[Candidate]], None] | None = None) -> Any:
-    """A fresh compiled graph that slides `agent`'s window from the bottom to the top.
-    `check` validates a query's candidates before any call (it raises InputError)."""
+def sliding_plan(candidates: list[Candidate], params: Any
+                 ) -> tuple[list[Candidate], list[str], list[tuple[int, int]]]:
+    """The candidates as given, windows slid from the bottom to the top."""
+    spans = sliding_windows(len(candidates), params.window, params.stride) * params.passes
+    return candidates, [c.doc_id for c in candidates], spans
+
+
+def build_window_graph(agent: WindowAgent, plan_windows: Plan = sliding_plan) -> Any:
+    """A fresh compiled graph that judges `agent`'s windows in the order `plan_windows`
+    gives (default: slid from the bottom to the top). A plan may raise InputError before
+    any call."""
 
     def plan(state: WindowState, runtime: WindowRuntime) -> dict:
-        if check is not None:
-            check(state["candidates"])
-        params = runtime.context.params
-        size = len(state["candidates"])
-        spans = sliding_windows(size, params.window, params.stride) * params.passes
-        return {"order": [c.doc_id for c in state["candidates"]], "spans": spans}
+        candidates, order, spans = plan_windows(list(state["candidates"]),
+                                                runtime.context.params)
+        return {"candidates": candidates, "order": order, "spans": spans}
 
     async def judge_window(state: WindowState, runtime: WindowRuntime) -> dict:
         (start, end), *rest = state["spans"]
@@ -65,7 +78,7 @@ def build_window_graph(agent: WindowAgent,
         order = list(state["order"])
         window = [by_id[d] for d in order[start:end]]
         result = await agent.judge_window(runtime.context.engine, state["query"], window,
-                                          runtime.context.params)
+                                          runtime.context.params, state["candidates"])
         order[start:end] = result.parsed
         return {"order": order, "spans": rest, "judgments": [result]}
 
@@ -80,7 +93,7 @@ def build_window_graph(agent: WindowAgent,
     graph.add_node("judge_window", judge_window)
     graph.add_node("rank", rank)
     graph.add_edge(START, "plan")
-    graph.add_edge("plan", "judge_window")
+    graph.add_conditional_edges("plan", more_windows, ["judge_window", "rank"])
     graph.add_conditional_edges("judge_window", more_windows, ["judge_window", "rank"])
     end_with_fusion(graph, "rank")
     return graph.compile(name=agent.name)

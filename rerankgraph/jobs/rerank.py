@@ -151,7 +151,7 @@ def run_rerank_job(settings: JobSettings,
         index = None
         runs = [settings.run, *settings.more_runs]
         first_stage, found_by = fused_runs(runs) if len(runs) > 1 else (
-            read_trec_run(settings.run), {})
+            read_trec_run(settings.run), fused_runs(runs)[1] if spec.fuses else {})
         job = build_job(dataset, first_stage, depth=settings.depth, queries=settings.queries)
         missing = sum(len(v) for v in job.missing_docs.values())
         if missing:
@@ -282,15 +282,6 @@ def _check_sources(settings: JobSettings, spec: MethodSpec) -> None:
         raise InputError("give --run or --index, not both: the candidates come from one")
     if settings.more_runs and settings.backend == "ray":
         raise InputError("--backend ray takes one --run; fuse runs with the vllm backend")
-    if spec.fuses:
-        given = 1 + len(settings.more_runs) if settings.run is not None else 0
-        lists = [r for r in settings.retriever.split(",") if r.strip()]
-        if (settings.run is not None and given < 2) or (settings.index is not None
-                                                         and len(lists) < 2):
-            got = "one --run" if settings.run is not None else f"--retriever {settings.retriever}"
-            raise InputError(f"method {spec.name!r} fuses several ranked lists: give two or "
-                             "more --run files, or --index with --retriever bm25,dense "
-                             f"(got {got})")
     if settings.index is not None and settings.backend == "ray":
         raise InputError("--backend ray takes --run; retrieve a run first with "
                          "`rerankgraph retrieve`")

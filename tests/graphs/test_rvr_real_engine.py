@@ -76,3 +76,20 @@ def test_vic_over_two_retrievers_returns_an_exact_permutation(recorded, first_qu
     assert [int(i) for i, _ in sources] == list(range(1, 7))
     assert all(re.search(r"(bm25|dense) #\d+", line) for _, line in sources)
     assert any("bm25 #" in line and "dense #" in line for _, line in sources)
+
+
+def test_rvr_fuses_with_vic_under_the_embedded_judges_default_fusion(
+        recorded, first_query, cranfield_slice_index):
+    """The embedded judge fuses every rerank method with its first stage by default;
+    the vic step inside rvr must take that method's full parameters, fusion included."""
+    engine, _ = recorded
+    qid, text = first_query
+    result = Reranker("rvr", engine=engine, index=cranfield_slice_index,
+                      params={"fusion": "vic", "variants": 1, "rounds": 1, "depth": 10,
+                              "fuse_depth": 4, "verify_depth": 2, "max_doc_tokens": 32}
+                      ).search(text, k=10, query_id=qid)
+    assert [j.agent for j in result.provenance.judgments] == ["rvr_expand", "vic",
+                                                              "rvr_verify"]
+    assert len(result.provenance.judgments[1].doc_ids) == 4
+    assert "fuse with vic" in [s["phase"] for s in result.provenance.trace]
+    assert len(result.doc_ids) == 10

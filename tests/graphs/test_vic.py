@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from rerankgraph.agents.vic import round_robin_pool
 from rerankgraph.agents.windows import sliding_windows
 from rerankgraph.data import load_beir, read_qrels, read_trec_run
-from rerankgraph.errors import InputError
 from rerankgraph.jobs.rerank import JobSettings, fused_runs, run_rerank_job
 from rerankgraph.retrievers.fusion import FOUND_BY, reciprocal_rank_fusion
 from rerankgraph.sdk import Reranker
@@ -49,21 +49,53 @@ def test_fused_runs_hold_rrf_order_and_every_sighting(two_runs):
                                   {"source": "reversed", "rank": 30}]
 
 
-def test_simulated_vic_job_makes_exact_windows_and_sorts_by_grade(two_runs, tmp_path):
+@pytest.mark.parametrize("pool", ["round-robin", "rrf"])
+def test_simulated_vic_job_makes_exact_calls_and_sorts_by_grade(two_runs, tmp_path, pool):
+    """The paper's pool: one call over each list's top 10 (window 20, 2 lists); the RRF
+    pool: the sliding windows over the fused 25."""
     out = tmp_path / "vic.trec"
     report = run_rerank_job(JobSettings(
         data=DL19, out=out, run=two_runs[0], more_runs=(two_runs[1],), method="vic",
-        depth=25, simulate=DL19 / "qrels.tsv", provenance=tmp_path / "p.jsonl"))
-    windows = len(sliding_windows(25, 20, 10))
+        depth=25, simulate=DL19 / "qrels.tsv", provenance=tmp_path / "p.jsonl",
+        params={"pool": pool}))
+    windows = 1 if pool == "round-robin" else len(sliding_windows(25, 20, 10))
     assert [r.provenance.llm_calls for r in report.results] == [windows] * 3
     assert {r.provenance.candidates_from for r in report.results} == {
         "run:bm25.trec+reversed.trec"}
     qrels = read_qrels(DL19 / "qrels.tsv")
-    for qid, entries in read_trec_run(out).items():
-        grades = [qrels[qid].get(e.doc_id, 0) for e in entries[:25]]
-        # noise 0: every window sorts by grade; the first window's best 10 move up into
-        # the last window, which so holds the 10 best of all 25 and sorts them
-        assert grades[:10] == sorted(grades, reverse=True)[:10], qid
+    fused, _ = fused_runs(list(two_runs))
+    for result in report.results:
+        qid, [judgment] = result.query_id, result.provenance.judgments[:1]
+        grades = [qrels[qid].get(d, 0) for d in result.doc_ids]
+        if pool == "rrf":
+            # noise 0: every window sorts by grade; the first window's best 10 move up
+            # into the last window, which so holds the 10 best of all 25 and sorts them
+            assert grades[:10] == sorted(grades, reverse=True)[:10], qid
+            continue
+        runs = [read_trec_run(p)[qid][:25] for p in two_runs]
+        in_depth = {e.doc_id for e in fused[qid][:25]}
+        lists = [[e.doc_id for e in run if e.doc_id in in_depth] for run in runs]
+        # rank r of each list in turn (bm25, then reversed), 10 ranks: 20 slots
+        assert judgment.doc_ids == tuple(lists[i][r] for r in range(10) for i in (0, 1))
+        pooled = list(dict.fromkeys(judgment.doc_ids))
+        head = [qrels[qid].get(d, 0) for d in result.doc_ids[:len(pooled)]]
+        assert head == sorted(head, reverse=True), qid  # the pool, sorted by grade
+        rest = [d for d in (e.doc_id for e in fused[qid][:25]) if d not in pooled]
+        assert list(result.doc_ids[len(pooled):]) == rest  # below it, in RRF order
+
+
+def test_the_pool_takes_each_lists_top_in_turn_with_repeats():
+    def seen(doc_id: str, **ranks: int) -> Candidate:
+        return Candidate(doc_id=doc_id, text=doc_id, metadata={
+            FOUND_BY: [{"source": s, "rank": r} for s, r in ranks.items()]})
+
+    # a: bm25 #1 and dense #2; b: bm25 #2; c: dense #1; d: bm25 #3; e: dense #3
+    candidates = [seen("a", bm25=1, dense=2), seen("b", bm25=2), seen("c", dense=1),
+                  seen("d", bm25=3), seen("e", dense=3)]
+    assert [c.doc_id for c in round_robin_pool(candidates, 4)] == ["a", "c", "b", "a"]
+    assert [c.doc_id for c in round_robin_pool(candidates, 5)] == ["a", "c", "b", "a", "d"]
+    assert [c.doc_id for c in round_robin_pool(candidates, 20)] == [
+        "a", "c", "b", "a", "d", "e"]
 
 
 def test_vic_sees_the_sources_in_its_prompt(two_runs):
@@ -74,7 +106,8 @@ def test_vic_sees_the_sources_in_its_prompt(two_runs):
                             metadata={FOUND_BY: found_by[qid][e.doc_id]})
                   for e in fused[qid][:3]]
     engine = ScriptedEngine(["[3] > [1] > [2]"])
-    result = Reranker("vic", engine=engine).rerank(dataset.queries[qid], candidates)
+    result = Reranker("vic", engine=engine, params={"pool": "rrf"}).rerank(
+        dataset.queries[qid], candidates)
     assert result.doc_ids == [candidates[2].doc_id, candidates[0].doc_id,
                               candidates[1].doc_id]
     prompt = engine.requests[0].messages[-1]["content"]
@@ -83,16 +116,36 @@ def test_vic_sees_the_sources_in_its_prompt(two_runs):
             f"{first[1]['source']} #{first[1]['rank']} (2 of 2 lists)") in prompt
 
 
-def test_vic_needs_several_lists(two_runs, tmp_path, cranfield_slice_index):
-    with pytest.raises(InputError, match="fuses several ranked lists: give two or more "
-                                         "--run files.*got one --run"):
-        run_rerank_job(JobSettings(data=DL19, out=tmp_path / "o.trec", run=two_runs[0],
-                                   method="vic", simulate=DL19 / "qrels.tsv"))
-    with pytest.raises(InputError, match="retriever='bm25,dense'"):
-        Reranker("vic", engine=ScriptedEngine(["[1]"]), index=cranfield_slice_index)
-    with pytest.raises(InputError, match="come from no lists"):
-        Reranker("vic", engine=ScriptedEngine(["[1] > [2]"])).rerank("q", ["a", "b"])
-    assert not (tmp_path / "o.trec").exists()
+def test_the_list_count_is_the_lists_fused_not_those_in_the_window():
+    """Three lists fused; a window of two candidates seen by two of them says "of 3"."""
+    candidates = [Candidate(doc_id=d, text=d, metadata={FOUND_BY: sources})
+                  for d, sources in (("a", [{"source": "bm25", "rank": 1}]),
+                                     ("b", [{"source": "dense", "rank": 1}]),
+                                     ("c", [{"source": "splade", "rank": 1}]))]
+    engine = ScriptedEngine(["[1] > [2]"])
+    Reranker("vic", engine=engine, params={"pool": "rrf", "window": 2, "stride": 1}).rerank(
+        "q", candidates)
+    first_window = engine.requests[0].messages[-1]["content"]
+    assert "ranks: dense #1 (1 of 3 lists)" in first_window
+    assert "ranks: splade #1 (1 of 3 lists)" in first_window
+
+
+def test_vic_takes_one_list(tmp_path, two_runs):
+    """ViC's single-list mode: one --run is one list, named by the run; bare candidates
+    are the first stage, each at its own rank."""
+    report = run_rerank_job(JobSettings(data=DL19, out=tmp_path / "o.trec", run=two_runs[0],
+                                        method="vic", depth=12, simulate=DL19 / "qrels.tsv"))
+    qrels = read_qrels(DL19 / "qrels.tsv")
+    for result in report.results:
+        [judgment] = result.provenance.judgments
+        assert len(judgment.doc_ids) == 12 == len(set(judgment.doc_ids))  # the run's top 12
+        grades = [qrels[result.query_id].get(d, 0) for d in result.doc_ids]
+        assert grades == sorted(grades, reverse=True)
+    engine = ScriptedEngine(["[2] > [1]"])
+    result = Reranker("vic", engine=engine).rerank("q", ["first text", "second text"])
+    assert result.doc_ids == ["d1", "d0"]
+    prompt = engine.requests[0].messages[-1]["content"]
+    assert "[1] ranks: first stage #1 (1 of 1 list)" in prompt
 
 
 def test_vic_over_two_retrievers_of_an_index(cranfield_slice, cranfield_slice_index):
