@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -42,6 +43,13 @@ class LatticeParams(BaseModel):
                          description="weight of a node's own score in its path relevance")
     leaf_calibration: int = Field(10, ge=0, le=40,
                                   description="scored documents added to a leaf slate")
+    path_cutoff: float = Field(0.09, ge=0, le=1, description="a node scored at most this "
+                               "(0-1) gets its own score as path relevance, not a blend "
+                               "with its parent's (LATTICE's code: 0.09)")
+    ranking: Literal["path", "calibrated"] = Field(
+        "path", description="final order: path, alpha * calibrated + (1 - alpha) * the "
+                            "leaf's path relevance (LATTICE's code); calibrated: the "
+                            "calibrated score alone")
     max_doc_tokens: int = Field(96, ge=8, description="token budget of each slate item")
     rerank_method: str | None = Field(None, description="rerank the top rerank_depth with "
                                                         "this registered method")
@@ -59,11 +67,11 @@ class LatticeAgent(Agent):
 
     async def score_slates(self, engine: Engine, query: Query,
                            slates: Sequence[Sequence[Candidate]], leaves: Sequence[bool],
-                           max_doc_tokens: int) -> list[Judgment]:
+                           params: LatticeParams) -> list[Judgment]:
         """One judgment per slate; every slate goes to the engine in one batch."""
         requests, shown = [], []
         for slate, leaf in zip(slates, leaves, strict=True):
-            docs = await fit_candidates(engine, slate, max_doc_tokens)
+            docs = await fit_candidates(engine, slate, params.max_doc_tokens)
             shown.append(docs)
             prompt = render(self.template, query=query.text, leaves=leaf,
                             passages=[d.text for d in docs])

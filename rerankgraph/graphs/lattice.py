@@ -38,6 +38,7 @@ LatticeRuntime = Runtime[RerankContext[LatticeParams]]
 # depth, nodes done, nodes of the level, the chunk's judgments
 SummaryProgress = Callable[[int, int, int, list[Judgment]], None]
 ROOT = 0
+UNREADABLE_TRIES = 2  # a node whose slate cannot be read is tried once more
 
 
 def node_key(node_id: int) -> str:
@@ -57,6 +58,8 @@ class LatticeState(TracedState, total=False):
     latent: dict[str, float]  # calibrated score per item key
     path: dict[int, float]  # path relevance per node
     iteration: int
+    slates_scored: int  # every slate sent so far, read or not: the next slate's id
+    unreadable: dict[int, int]  # node -> slates of it that could not be read
 
 
 # -- the tree a query walks ------------------------------------------------------------
@@ -132,7 +135,8 @@ async def candidate_tree(engine: Engine, candidates: list[Candidate], params: La
 async def prepare(state: LatticeState, runtime: LatticeRuntime) -> dict:
     context = runtime.context
     update: dict[str, Any] = {"beam": [ROOT], "expanded": [], "observations": [],
-                              "latent": {}, "path": {ROOT: 1.0}, "iteration": 0}
+                              "latent": {}, "path": {ROOT: 1.0}, "iteration": 0,
+                              "slates_scored": 0, "unreadable": {}}
     if state.get("candidates"):
         model = (context.index.manifest.get("dense", {}).get("model")
                  if context.index is not None else None)
@@ -148,27 +152,35 @@ async def prepare(state: LatticeState, runtime: LatticeRuntime) -> dict:
 
 
 def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
-    """A slate per beam node: its children plus calibration items, in a seeded shuffle."""
+    """A slate per beam node: its children plus calibration items, in a seeded shuffle
+    (reshuffled when a slate of the node is tried again)."""
     tree, params = tree_of(state, runtime), runtime.context.params
     latent = state["latent"]
     slates = []
     for node_id in state["beam"]:
         node = tree.nodes[node_id]
-        rng = random.Random(f"{runtime.context.seed}:{state['query'].id}:{node_id}")
+        attempt = state["unreadable"].get(node_id, 0)
+        rng = random.Random(f"{runtime.context.seed}:{state['query'].id}:{node_id}"
+                            + (f":{attempt}" if attempt else ""))
+        own = own_items(tree, node_id)
         if node.is_leaf:
-            own = [doc_key(r) for r in node.docs]
             extra = calibration_docs(latent, set(own), params.leaf_calibration, rng)
         else:
-            own = [node_key(c) for c in node.children]
-            # The scored node of the children's depth with the best path relevance.
-            peers = [n for n in state["path"] if n != ROOT and node_key(n) not in own
-                     and tree.nodes[n].depth == node.depth + 1]
-            extra = ([node_key(max(peers, key=lambda n: (state["path"][n], -n)))]
-                     if peers else [])
+            extra = [node_key(n) for n in [anchor_node(tree, state["path"], node_id)]
+                     if n is not None]
         slate = own + extra
         rng.shuffle(slate)
         slates.append(slate)
     return {"slates": slates}
+
+
+def anchor_node(tree: Tree, path: dict[int, float], node_id: int) -> int | None:
+    """The scored node at the expanded node's own depth with the best path relevance,
+    itself aside (LATTICE's code): its children are scored beside a node of their
+    parent's level, which ties the levels' scores together. None at the root's level."""
+    depth = tree.nodes[node_id].depth
+    peers = [n for n in path if n not in (ROOT, node_id) and tree.nodes[n].depth == depth]
+    return max(peers, key=lambda n: (path[n], -n)) if peers else None
 
 
 def calibration_docs(latent: dict[str, float], exclude: set[str], count: int,
@@ -187,21 +199,48 @@ def calibration_docs(latent: dict[str, float], exclude: set[str], count: int,
 
 
 async def score_slates(state: LatticeState, runtime: LatticeRuntime) -> dict:
+    """Scores every slate; each slate gets its own id (its bias in the calibration).
+    A slate that cannot be read leaves its node unexpanded, to be tried again; the
+    second time, the node is given up and its children are scored 0, as LATTICE's code
+    scores items it could not read. Children missing from a read reply are scored 0 too."""
     tree, context = tree_of(state, runtime), runtime.context
     slates = [[Candidate(doc_id=key, text=item_text(tree, key, state, runtime) or "(empty)")
                for key in slate] for slate in state["slates"]]
     leaves = [tree.nodes[n].is_leaf for n in state["beam"]]
     judgments = await LatticeAgent().score_slates(context.engine, state["query"], slates,
-                                                  leaves, context.params.max_doc_tokens)
-    first = len({o.slate for o in state["observations"]})
-    observations = [Observation(first + i, key, score, weight=observation_weight(score))
-                    for i, item in enumerate(judgments) for key, score in item.parsed.items()]
+                                                  leaves, context.params)
+    first = state["slates_scored"]
+    unreadable = dict(state["unreadable"])
+    observations, expanded, retried, given_up = [], [], [], []
+    for i, (node_id, slate, item) in enumerate(zip(state["beam"], state["slates"], judgments,
+                                                   strict=True)):
+        own = set(own_items(tree, node_id))
+        if not item.parsed:
+            unreadable[node_id] = unreadable.get(node_id, 0) + 1
+            if unreadable[node_id] < UNREADABLE_TRIES:
+                retried.append(node_id)
+                continue
+            given_up.append(node_id)
+        scores = {key: item.parsed.get(key, 0.0) for key in slate
+                  if key in item.parsed or key in own}
+        observations += [Observation(first + i, key, score, weight=observation_weight(score))
+                         for key, score in scores.items()]
+        expanded.append(node_id)
     return {"judgments": judgments, "observations": state["observations"] + observations,
-            "expanded": state["expanded"] + state["beam"],
-            "trace": [{"iteration": state["iteration"] + 1, "expanded": state["beam"],
+            "expanded": state["expanded"] + expanded, "slates_scored": first + len(judgments),
+            "unreadable": unreadable,
+            "trace": [{"iteration": state["iteration"] + 1, "expanded": expanded,
                        "llm_calls": len(judgments),
                        "tokens": sum(j.prompt_tokens + j.completion_tokens for j in judgments),
-                       "unreadable": sum(not j.parsed for j in judgments)}]}
+                       "unreadable": sum(not j.parsed for j in judgments),
+                       "retried": retried, "given_up": given_up}]}
+
+
+def own_items(tree: Tree, node_id: int) -> list[str]:
+    """The keys of a node's children: its documents at a leaf, else its child nodes."""
+    node = tree.nodes[node_id]
+    return [doc_key(r) for r in node.docs] if node.is_leaf else [node_key(c)
+                                                                  for c in node.children]
 
 
 def observation_weight(score: float) -> float:
@@ -214,21 +253,29 @@ def calibrate_scores(state: LatticeState, runtime: LatticeRuntime) -> dict:
 
 
 def update_paths(state: LatticeState, runtime: LatticeRuntime) -> dict:
-    """p(v) = alpha * latent(v) + (1 - alpha) * p(parent), top-down over every node seen;
-    the next beam is the best unexpanded nodes by p (ties: the deeper one)."""
+    """p(v) = alpha * latent(v) + (1 - alpha) * p(parent), top-down over every node seen,
+    except that a node scored at most `path_cutoff` gets its own score (LATTICE's code:
+    a parent's relevance does not keep a rejected branch alive). The next beam is the
+    best unexpanded nodes by p (ties: the deeper one)."""
     tree, params = tree_of(state, runtime), runtime.context.params
-    latent = state["latent"]
-    path = {ROOT: 1.0}
-    for node in tree.nodes[1:]:  # breadth-first ids: a parent comes before its children
-        if node.parent in path and node_key(node.id) in latent:
-            path[node.id] = (params.alpha * latent[node_key(node.id)]
-                             + (1 - params.alpha) * path[node.parent])
+    path = path_relevance(tree, state["latent"], params.alpha, params.path_cutoff)
     expanded = set(state["expanded"])
     frontier = [n for n in path if n not in expanded]
     # Ties go to the deeper node, so equally promising branches are finished first.
     beam = sorted(frontier, key=lambda n: (-round(path[n], 9), -tree.nodes[n].depth, n)
                   )[:params.beam]
     return {"path": path, "beam": beam, "iteration": state["iteration"] + 1}
+
+
+def path_relevance(tree: Tree, latent: dict[str, float], alpha: float, cutoff: float
+                   ) -> dict[int, float]:
+    path = {ROOT: 1.0}
+    for node in tree.nodes[1:]:  # breadth-first ids: a parent comes before its children
+        score = latent.get(node_key(node.id))
+        if node.parent in path and score is not None:
+            path[node.id] = score if score <= cutoff else (
+                alpha * score + (1 - alpha) * path[node.parent])
+    return path
 
 
 def check_stop(state: LatticeState, runtime: LatticeRuntime) -> str:
@@ -238,16 +285,24 @@ def check_stop(state: LatticeState, runtime: LatticeRuntime) -> str:
 
 
 def rank(state: LatticeState, runtime: LatticeRuntime) -> dict:
-    """Scored documents by calibrated score; ties go to the higher path relevance of the
-    leaf that holds them, then the id."""
-    tree = tree_of(state, runtime)
+    """Scored documents by alpha * calibrated + (1 - alpha) * p(leaf that holds them), as
+    LATTICE's code ranks them (`ranking=path`), or by the calibrated score alone
+    (`ranking=calibrated`); ties go to the leaf's path relevance, then the id."""
+    tree, params = tree_of(state, runtime), runtime.context.params
     leaf_of = {r: n.id for n in tree.nodes for r in n.docs}
     path, latent = state["path"], state["latent"]
     rows = [int(k[1:]) for k in latent if k[0] == "d"]
-    ordered = sorted(rows, key=lambda r: (-latent[doc_key(r)], -path.get(leaf_of[r], 0.0),
+
+    def score(row: int) -> float:
+        own = latent[doc_key(row)]
+        if params.ranking == "calibrated":
+            return own
+        return params.alpha * own + (1 - params.alpha) * path.get(leaf_of[row], 0.0)
+
+    scores = {r: score(r) for r in rows}
+    ordered = sorted(rows, key=lambda r: (-scores[r], -path.get(leaf_of[r], 0.0),
                                           tree.doc_ids[r]))
-    return {"ranking": [ScoredDoc(doc_id=tree.doc_ids[r], score=latent[doc_key(r)])
-                        for r in ordered]}
+    return {"ranking": [ScoredDoc(doc_id=tree.doc_ids[r], score=scores[r]) for r in ordered]}
 
 
 async def final_rerank(state: LatticeState, runtime: LatticeRuntime) -> dict:

@@ -213,7 +213,8 @@ async def fuse_lists(state: RvrState, runtime: RvrRuntime) -> dict:
     head = candidates(runtime, (d for d, _ in fused if d in pooled), state)
     vic_params = vic.METHOD.make_params({"max_doc_tokens": params.max_doc_tokens,
                                          "window": params.fuse_depth,
-                                         "stride": min(VicParams().stride, params.fuse_depth),
+                                         "stride": min(VicParams.model_fields["stride"].default,
+                                                    params.fuse_depth),
                                          "fusion": "none"})
     # the pool is not a first stage: nothing is fused with it
     result = await vic.build_graph().ainvoke(
