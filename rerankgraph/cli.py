@@ -330,6 +330,10 @@ def tree_build(
     ] = "bottom-up",
     branching: Annotated[int, typer.Option(help="children per node at most")] = 10,
     max_leaf: Annotated[int, typer.Option(help="documents per leaf cluster at most")] = 20,
+    summary_item_tokens: Annotated[int, typer.Option(
+        help="tokens of each child the summary writer reads")] = 32,
+    summary_words: Annotated[int, typer.Option(help="words per node description at most")
+                             ] = 30,
     seed: SeedOpt = 0, model: ModelOpt = None, base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     rebuild: Annotated[bool, typer.Option(
@@ -342,7 +346,8 @@ def tree_build(
     from rerankgraph.serving.factory import build_engine
 
     settings = TreeSettings(strategy=strategy, branching=branching, max_leaf=max_leaf,
-                            seed=seed)
+                            seed=seed, summary_item_tokens=summary_item_tokens,
+                            summary_words=summary_words)
     opened = open_for_tree(index)  # bad input fails before a model loads
     log_file = _quiet_vllm()
     _say(f"engine log: {log_file}")

@@ -11,6 +11,7 @@ is counted as a FALLBACK.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -52,8 +53,10 @@ class SummaryAgent(Agent):
 
     async def summarize(self, engine: Engine, groups: Sequence[Sequence[str]],
                         leaves: Sequence[bool], max_item_tokens: int = 32,
-                        max_reply_tokens: int = 48) -> list[Judgment]:
-        """One judgment per group of child texts (documents when `leaves[i]`)."""
+                        max_words: int = MAX_WORDS) -> list[Judgment]:
+        """One judgment per group of child texts (documents when `leaves[i]`), each
+        described in at most `max_words` words."""
+        max_reply_tokens = math.ceil(1.6 * max_words)  # about 1.6 tokens a word (48 for 30)
         shown: list[list[FittedDoc]] = []
         requests = []
         for items, leaf in zip(groups, leaves, strict=True):
@@ -62,7 +65,7 @@ class SummaryAgent(Agent):
                           for i, (item, (text, cut)) in enumerate(zip(items, fitted,
                                                                         strict=True))])
             prompt = render(self.template, items=[text for text, _ in fitted], leaves=leaf,
-                            max_words=MAX_WORDS)
+                            max_words=max_words)
             requests.append(self.ask(prompt, max_tokens=max_reply_tokens))
         completions = await engine.chat(requests)
         judgments = []

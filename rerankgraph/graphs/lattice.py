@@ -85,12 +85,13 @@ def item_text(tree: Tree, key: str, state: LatticeState, runtime: LatticeRuntime
 
 
 async def write_summaries(engine: Engine, tree: Tree, doc_texts: list[str],
-                          on_chunk: SummaryProgress | None = None, chunk: int = 4
-                          ) -> list[Judgment]:
+                          on_chunk: SummaryProgress | None = None, chunk: int = 4,
+                          item_tokens: int = 32, words: int = 30) -> list[Judgment]:
     """Fills every node's summary, deepest level first, from its children's texts. A
     level's nodes go to the engine together, in chunks of `chunk` all in flight, so a
     reply cache keeps every finished chunk of a killed build. `on_chunk(depth, done,
-    total, judgments)` is called after each chunk."""
+    total, judgments)` is called after each chunk. The writer reads `item_tokens` of
+    each child and writes at most `words` words."""
     agent = SummaryAgent()
     judgments: list[Judgment] = []
     for depth, level in reversed(list(enumerate(tree.levels()))):
@@ -102,7 +103,7 @@ async def write_summaries(engine: Engine, tree: Tree, doc_texts: list[str],
         async def one(nodes: list[int], items: list[list[str]], leaf: list[bool],
                       depth: int = depth, done: list[int] = done, total: int = len(level)
                       ) -> list[Judgment]:
-            found = await agent.summarize(engine, items, leaf)
+            found = await agent.summarize(engine, items, leaf, item_tokens, words)
             for node_id, item in zip(nodes, found, strict=True):
                 tree.nodes[node_id].summary = str(item.parsed)
             done[0] += len(found)

@@ -5,7 +5,7 @@ Documents sit in leaf clusters of at most `max_leaf`; every other node has at mo
 `branching` children. Two builders over the index's embeddings (scikit-learn):
   bottom-up  agglomerative (Ward) clusters of documents, then of cluster centroids,
              level by level, until one level fits under the root;
-  top-down   recursive k-means from the root.
+  top-down   recursive k-means from the root, into up to `branching` parts a node.
 Clusters over a bound are split again; identical vectors are cut into equal chunks.
 
 On disk, under INDEX/derived/tree-STRATEGY/:
@@ -46,6 +46,9 @@ class TreeSettings:
     branching: int = 10
     max_leaf: int = 20
     seed: int = 0
+    # What the summary writer reads of each child, and how long a description may be.
+    summary_item_tokens: int = 32
+    summary_words: int = 30
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -55,6 +58,11 @@ class TreeSettings:
                              "children")
         if self.max_leaf < 1:
             raise InputError(f"--max-leaf {self.max_leaf}: a leaf holds at least 1 document")
+        if self.summary_item_tokens < 8:
+            raise InputError(f"--summary-item-tokens {self.summary_item_tokens}: the writer "
+                             "needs at least 8 tokens of each child")
+        if not 5 <= self.summary_words <= 300:
+            raise InputError(f"--summary-words {self.summary_words}: use 5 to 300")
 
     @property
     def name(self) -> str:
@@ -197,7 +205,9 @@ Nested = tuple[str, Any]
 def _top_down(vectors: np.ndarray, rows: np.ndarray, settings: TreeSettings) -> Nested:
     if len(rows) <= settings.max_leaf:
         return ("docs", rows.tolist())
-    parts = min(settings.branching, math.ceil(len(rows) / settings.max_leaf))
+    # Up to `branching` children, as asked (not just enough to fill leaves): a wide,
+    # shallow tree, as LATTICE's are.
+    parts = min(settings.branching, len(rows))
     groups = _partition(vectors[rows], parts, "kmeans", settings.seed)
     if groups is None:  # identical vectors: equal chunks
         groups = [np.arange(i, len(rows), parts) for i in range(parts)]

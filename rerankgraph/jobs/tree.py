@@ -82,11 +82,13 @@ def build_tree(index: str | Path | CorpusIndex, settings: TreeSettings, engine: 
         shutil.rmtree(folder)
     folder = opened.derived_path(settings.name)
     wanted = _structure_meta(opened, settings)
+    summary = {"summary_item_tokens": settings.summary_item_tokens,
+               "summary_words": settings.summary_words}
     finished = folder / TREE
     if finished.is_file() and settings.name in opened.manifest.get("derived", {}):
         tree = Tree.load(finished)
         check_tree_matches(tree, opened, finished)
-        if ({k: tree.meta.get(k) for k in wanted} == wanted
+        if ({k: tree.meta.get(k) for k in {**wanted, **summary}} == {**wanted, **summary}
                 and tree.meta.get("summary_model") == engine.model_name):
             return TreeReport(finished, tree, reused=True)
     started = time.perf_counter()
@@ -105,11 +107,13 @@ def build_tree(index: str | Path | CorpusIndex, settings: TreeSettings, engine: 
 
     try:
         judgments = asyncio.run(write_summaries(cached, tree, opened.corpus.full_texts(),
-                                                on_chunk, chunk=chunk))
+                                                on_chunk, chunk=chunk,
+                                                item_tokens=settings.summary_item_tokens,
+                                                words=settings.summary_words))
     finally:
         store.close()
     ended = time.perf_counter()
-    tree.meta = {**wanted, **_costs(judgments), "summary_model": engine.model_name,
+    tree.meta = {**wanted, **summary, **_costs(judgments), "summary_model": engine.model_name,
                  "simulated": engine.simulated, "nodes": len(tree.nodes),
                  "documents": len(tree.doc_ids), "depth": tree.depth,
                  "branching_histogram": tree.branching_histogram()}

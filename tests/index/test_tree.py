@@ -36,6 +36,17 @@ def test_every_document_in_one_leaf_within_bounds(cranfield_slice_index, strateg
     assert sorted(tree.docs_under(0)) == list(range(300))
 
 
+def test_top_down_splits_into_up_to_branching_children(cranfield_slice_index):
+    """A node over more than max_leaf documents is cut into `branching` clusters, not
+    into just enough to fill leaves: 300 documents under the root make 4 children."""
+    index = cranfield_slice_index
+    tree = cluster_tree(index.embeddings, index.doc_ids,
+                        TreeSettings(strategy="top-down", branching=4, max_leaf=100))
+    assert len(tree.root.children) == 4
+    internal = [n for n in tree.nodes if not n.is_leaf]
+    assert all(len(n.children) == min(4, len(tree.docs_under(n.id))) for n in internal)
+
+
 def test_identical_vectors_still_make_bounded_leaves():
     vectors = np.ones((50, 8), dtype=np.float32) / np.sqrt(8)
     for strategy in ("bottom-up", "top-down"):
@@ -55,6 +66,8 @@ def test_a_corpus_that_fits_one_leaf_is_a_single_node():
     ({"branching": 1}, "--branching 1: a tree node needs at least 2 children"),
     ({"max_leaf": 0}, "--max-leaf 0"),
     ({"strategy": "sideways"}, "--strategy 'sideways'"),
+    ({"summary_item_tokens": 4}, "--summary-item-tokens 4"),
+    ({"summary_words": 500}, "--summary-words 500: use 5 to 300"),
 ])
 def test_bad_settings(settings, message):
     with pytest.raises(InputError, match=message):

@@ -4,6 +4,7 @@ resume after a kill, and the bad-input errors."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -58,6 +59,32 @@ def test_build_saves_records_and_reuses(index):
     assert recorded["nodes"] == len(tree.nodes) and recorded["documents"] == 300
     again = CountingJudge(_corpus(index))
     assert build_tree(CorpusIndex(index.path), SETTINGS, again).reused and again.requests == 0
+
+
+def test_the_summary_settings_reach_the_writer_and_the_manifest(index):
+    """What the writer reads of each child and how many words it may write are settings
+    of the build, recorded; changing them re-describes the same structure."""
+    judge = CountingJudge(_corpus(index))
+    build_tree(index, SETTINGS, judge)
+    calls = judge.requests
+    seen = []
+    wider = TreeSettings(branching=4, max_leaf=8, summary_item_tokens=64, summary_words=60)
+
+    class Recording(CountingJudge):
+        async def _chat(self, requests):
+            seen.extend(requests)
+            return await super()._chat(requests)
+
+    again = Recording(_corpus(index))
+    report = build_tree(CorpusIndex(index.path), wider, again)
+    assert not report.reused and again.requests == calls  # every node described anew
+    assert all("at most 60 words" in r.prompt and r.max_tokens == 96 for r in seen)
+    leaf = next(r for r in seen if "Below are" in r.prompt and " documents " in r.prompt)
+    # the simulated judge counts whitespace tokens: no child shows more than 64
+    assert max(len(t.split()) for t in re.findall(r"\] (.*)\n</passage>", leaf.prompt)) <= 64
+    recorded = CorpusIndex(index.path).manifest["derived"]["tree-bottom-up"]
+    assert (recorded["summary_item_tokens"], recorded["summary_words"]) == (64, 60)
+    assert report.tree.meta["strategy"] == "bottom-up"
 
 
 def test_killed_build_resumes_without_asking_again(index):
