@@ -148,3 +148,21 @@ def test_the_final_ranking_weighs_the_leafs_path_unless_asked_not_to(ranking, ex
     scores = {d.doc_id: d.score for d in ranked}
     assert scores == pytest.approx({"A": 0.725, "C": 0.5} if ranking == "path"
                                    else {"A": 0.7, "C": 0.8})
+
+
+async def test_with_reasoning_tokens_the_judge_reasons_in_one_line_before_its_scores():
+    def reasoned(request) -> str:
+        scores = judge(SCORES)(request)
+        return f"Reasoning: the first group is about it, [1] or not\n{scores}"
+
+    engine = ScriptedEngine([reasoned])
+    walked = await walk(LatticeParams(beam=1, iterations=2, reasoning_tokens=16), engine)
+    request = engine.requests[0]
+    assert request.regex.startswith("Reasoning: [^\\n{}]{1,64}\\n")
+    assert request.max_tokens == 9 * 2 + 8 + 4 * 16 + 16
+    assert 'starts with "Reasoning: "' in request.prompt
+    assert [j.status for j in walked["judgments"]] == [ParseStatus.OK] * 2
+    assert walked["path"][1] == pytest.approx(0.9)  # the scores after the reasoning read
+    plain = ScriptedEngine([judge(SCORES)])
+    await walk(LatticeParams(beam=1, iterations=1), plain)
+    assert plain.requests[0].regex.startswith("\\{") and "Reasoning" not in plain.requests[0].prompt
