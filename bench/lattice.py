@@ -17,6 +17,7 @@ exact at temperature 0 (a shorter walk is a prefix of a longer one).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -89,7 +90,7 @@ def baselines(index: CorpusIndex, queries: dict[str, str], qrels: Path, folder: 
                                  for i, (d, s) in enumerate(h, start=1)]
                              for q, h in hits.items()})
         scores = evaluate_run(qrels, out, MEASURES, only_run_queries=False)
-        rows.append(f"| {name} (no LLM) | - | - | {scores['nDCG@10']:.4f} | "
+        rows.append(f"| {name} (no LLM) | - | - | - | {scores['nDCG@10']:.4f} | "
                     f"{scores['R@100']:.4f} |")
     return "\n".join(rows)
 
@@ -103,7 +104,9 @@ def queries_with_qrels(data: Path, limit: int | None) -> tuple[dict[str, str], P
 
 
 def simulate(data: Path, index_path: Path, noises: list[float], budgets: list[int],
-             limit: int | None) -> str:
+             limit: int | None, settings: list[dict] | None = None) -> str:
+    """Each of `settings` (LatticeParams values; default: the defaults) at each noise
+    and iteration budget."""
     queries, qrels_path = queries_with_qrels(data, limit)
     dataset = load_beir(data)
     qrels = read_qrels(qrels_path)
@@ -117,23 +120,24 @@ def simulate(data: Path, index_path: Path, noises: list[float], budgets: list[in
         tree = load_tree(CorpusIndex(copy))
         rows = [f"Simulated judge, {len(queries)} queries of {data.name}, bottom-up tree "
                 f"({len(tree.nodes)} nodes, depth {tree.depth}), beam 2.", "",
-                "| judge | iterations | LLM calls/query | nDCG@10 | R@100 |",
-                "|---|---|---|---|---|", baselines(CorpusIndex(copy), queries, qrels_path,
-                                                    Path(temp))]
-        for noise in noises:
-            for budget in budgets:
-                judge = SimulatedJudge(qrels, dataset.queries, dataset.corpus,
-                                       SimulationSettings(score_noise=noise), seed=0)
-                judge.learn_tree(tree)
-                started = time.perf_counter()
-                with Reranker("lattice", engine=judge, index=CorpusIndex(copy),
-                              params={"iterations": budget}) as reranker:
-                    results = reranker.search_batch(queries, k=100)
-                calls = statistics.mean(r.provenance.llm_calls for r in results if r.ok)
-                scores = evaluate(results, qrels_path, Path(temp) / "run.trec")
-                rows.append(f"| simulated noise {noise:g} | {budget} | {calls:.1f} | "
-                            f"{scores['nDCG@10']:.4f} | {scores['R@100']:.4f} |")
-                print(rows[-1], f"({time.perf_counter() - started:.0f} s)", flush=True)
+                "| judge | settings | iterations | LLM calls/query | nDCG@10 | R@100 |",
+                "|---|---|---|---|---|---|", baselines(CorpusIndex(copy), queries, qrels_path,
+                                                        Path(temp))]
+        for setting, noise, budget in ((s, n, b) for s in settings or [{}] for n in noises
+                                   for b in budgets):
+            judge = SimulatedJudge(qrels, dataset.queries, dataset.corpus,
+                                   SimulationSettings(score_noise=noise), seed=0)
+            judge.learn_tree(tree)
+            started = time.perf_counter()
+            with Reranker("lattice", engine=judge, index=CorpusIndex(copy),
+                          params={"iterations": budget, **setting}) as reranker:
+                results = reranker.search_batch(queries, k=100)
+            calls = statistics.mean(r.provenance.llm_calls for r in results if r.ok)
+            scores = evaluate(results, qrels_path, Path(temp) / "run.trec")
+            label = ", ".join(f"{k}={v}" for k, v in setting.items()) or "defaults"
+            rows.append(f"| simulated noise {noise:g} | {label} | {budget} | {calls:.1f} | "
+                        f"{scores['nDCG@10']:.4f} | {scores['R@100']:.4f} |")
+            print(rows[-1], f"({time.perf_counter() - started:.0f} s)", flush=True)
     return "\n".join(rows)
 
 
@@ -230,6 +234,9 @@ def main() -> None:
     parser.add_argument("--noise", type=float, nargs="+", default=[0.0, 0.25, 0.5])
     parser.add_argument("--iterations", type=int, nargs="+", default=[5, 10, 20, 40])
     parser.add_argument("--strategy", nargs="+", default=list(STRATEGIES))
+    parser.add_argument("--settings", nargs="+", type=json.loads, default=[{}],
+                        help='simulate: LatticeParams per row group, as JSON, e.g. \'{}\' '
+                             '\'{"ranking": "calibrated"}\'')
     parser.add_argument("--model", default="smollm2-135m",
                         help="real: the judge (an alias of `rerankgraph models list`)")
     args = parser.parse_args()
@@ -241,7 +248,7 @@ def main() -> None:
     elif args.mode == "simulate":
         write_section(f"lattice-simulated-{args.data.name}",
                       simulate(args.data, args.index[0], args.noise, args.iterations,
-                               args.queries))
+                               args.queries, args.settings))
     else:
         suffix = "" if args.model == "smollm2-135m" else f"-{args.model}"
         write_section(f"lattice-real-{args.data.name}{suffix}",

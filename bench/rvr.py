@@ -4,9 +4,10 @@
     python bench/rvr.py real --data ../shared/data/cranfield --index out/idx-cranfield \
         --queries 12
 
-Rows: BM25 alone, dense alone, RRF and CombSUM of both (no LLM), vic over the same two
-lists (the RRF top `--vic-depth` reordered by one listwise call per window, the RRF
-tail kept below), and rvr with default parameters. `simulate` answers every judged
+Rows: BM25 alone, dense alone, RRF and CombSUM of both (no LLM); vic over the same two
+lists, with the paper's round-robin pool (each list's top `--vic-depth` / 2, repeats
+kept, one call) and with the RRF pool (the RRF top `--vic-depth` in windows), the RRF
+tail kept below; and rvr with its default confidence-weighted fusion and with plain RRF. `simulate` answers every judged
 query with the simulated judge (qrels with noise): a SIMULATION, to study the loop's
 stopping behaviour at scale. `real` runs the embedded SmolLM2-135M judge on the first
 `--queries` judged queries.
@@ -76,8 +77,9 @@ def row(method: str, judge: str, scores: dict[str, float], results: list | None 
 
 
 def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engine, judge: str,
-            vic_depth: int, folder: Path, methods: tuple[str, ...] = ("vic", "rvr")
-            ) -> list[str]:
+            vic_depth: int, folder: Path, methods: tuple[str, ...] = ("vic", "rvr"),
+            pools: tuple[str, ...] = ("round-robin", "rrf"),
+            fusions: tuple[str, ...] = ("weighted", "rrf")) -> list[str]:
     # Measured over exactly these queries: a query that fails or finds nothing scores 0.
     qrels = folder / "qrels.tsv"
     judged = read_qrels(data / "qrels.tsv")
@@ -92,21 +94,26 @@ def compare(data: Path, index_path: Path, queries: dict[str, str], engine: Engin
              for how in fused]
     print("\n".join(rows), flush=True)
     if "vic" in methods:
-        rows.append(vic_row(index, queries, engine, judge, vic_depth, fused, qrels, folder))
+        rows += [vic_row(index, queries, engine, judge, vic_depth, fused, qrels, folder, pool)
+                 for pool in pools]
     if "rvr" in methods:
-        rows.append(rvr_row(index, queries, engine, judge, fused, qrels, folder))
+        rows += [rvr_row(index, queries, engine, judge, fused, qrels, folder, fusion)
+                 for fusion in fusions]
     return rows
 
 
 def vic_row(index: CorpusIndex, queries: dict[str, str], engine: Engine, judge: str,
-            vic_depth: int, fused: dict, qrels: Path, folder: Path) -> str:
+            vic_depth: int, fused: dict, qrels: Path, folder: Path, pool: str) -> str:
+    """vic over bm25 + dense: the paper's pool (each list's top vic_depth / 2, with
+    repeats, in one call, over the RRF top 100), or the RRF top vic_depth in windows."""
+    depth = 100 if pool == "round-robin" else vic_depth
     started = time.perf_counter()
-    with Reranker("vic", engine=engine, index=index, retriever="bm25,dense",
-                  depth=vic_depth) as reranker:
-        results = reranker.search_batch(queries, k=vic_depth)
+    with Reranker("vic", engine=engine, index=index, retriever="bm25,dense", depth=depth,
+                  params={"pool": pool, "window": vic_depth}) as reranker:
+        results = reranker.search_batch(queries, k=depth)
     seconds = time.perf_counter() - started
     vic_runs = {}
-    for result in results:  # the vic head above the RRF tail, to 100
+    for result in results:  # the vic order above the RRF tail, to 100
         head = [d.doc_id for d in result.ranking]
         tail = [d for d, _ in fused["rrf"][result.query_id] if d not in set(head)]
         order = head + tail
@@ -115,24 +122,31 @@ def vic_row(index: CorpusIndex, queries: dict[str, str], engine: Engine, judge: 
     moved = statistics.mean(
         [d for d, _ in vic_runs[q][:10]] != [d for d, _ in fused["rrf"][q][:10]]
         for q in vic_runs)
-    line = row(f"vic over the RRF top {vic_depth}", judge, score(vic_runs, qrels, folder, "vic"),
-               results, seconds, moved)
+    label = (f"vic, round-robin pool of {vic_depth} (each list's top {vic_depth // 2})"
+             if pool == "round-robin" else f"vic over the RRF top {vic_depth} (pool=rrf)")
+    line = row(label, judge, score(vic_runs, qrels, folder, f"vic-{pool}"), results, seconds,
+               moved)
     print(line, flush=True)
     return line
 
 
+RVR_ROWS = {"weighted": "rvr (defaults: 2 variants, bm25 + dense, 3 rounds, threshold 70, "
+                        "confidence-weighted RRF)",
+            "rrf": "rvr, fusion=rrf (plain RRF of the active paths)"}
+
+
 def rvr_row(index: CorpusIndex, queries: dict[str, str], engine: Engine, judge: str,
-            fused: dict, qrels: Path, folder: Path) -> str:
+            fused: dict, qrels: Path, folder: Path, fusion: str) -> str:
     started = time.perf_counter()
-    with Reranker("rvr", engine=engine, index=index) as reranker:
+    with Reranker("rvr", engine=engine, index=index, params={"fusion": fusion}) as reranker:
         results = reranker.search_batch(queries, k=100)
     seconds = time.perf_counter() - started
     rvr_runs = {r.query_id: [(d.doc_id, d.score) for d in r.ranking] for r in results if r.ok}
     moved = statistics.mean(
         [d for d, _ in rvr_runs.get(q, [])[:10]] != [d for d, _ in fused["rrf"][q][:10]]
         for q in queries)
-    line = row("rvr (defaults: 2 variants, bm25 + dense, RRF, 3 rounds, threshold 70)",
-               judge, score(rvr_runs, qrels, folder, "rvr"), results, seconds, moved)
+    line = row(RVR_ROWS[fusion], judge, score(rvr_runs, qrels, folder, f"rvr-{fusion}"),
+               results, seconds, moved)
     print(line, flush=True)
     return line
 
@@ -147,6 +161,10 @@ def main() -> None:
     parser.add_argument("--vic-depth", type=int, default=20)
     parser.add_argument("--methods", nargs="+", default=["vic", "rvr"], choices=["vic", "rvr"],
                         help="the LLM rows to run (the others are left out)")
+    parser.add_argument("--pools", nargs="+", default=["round-robin", "rrf"],
+                        choices=["round-robin", "rrf"], help="vic rows: the pools to run")
+    parser.add_argument("--fusions", nargs="+", default=["weighted", "rrf"],
+                        choices=["weighted", "rrf"], help="rvr rows: the fusions to run")
     parser.add_argument("--model", default="smollm2-135m",
                         help="real: the judge (an alias of `rerankgraph models list`)")
     args = parser.parse_args()
@@ -163,7 +181,7 @@ def main() -> None:
                                        SimulationSettings(score_noise=noise), seed=0)
                 rows = compare(args.data, args.index, queries, judge,
                                f"simulated, noise {noise:g}", args.vic_depth, Path(temp),
-                               tuple(args.methods))
+                               tuple(args.methods), tuple(args.pools), tuple(args.fusions))
                 body += ["", *HEADER, *(rows if noise == args.noise[0] else rows[4:])]
         else:
             from rerankgraph.serving.factory import build_engine
@@ -176,7 +194,8 @@ def main() -> None:
                             f"queries of {args.data.name} (all in flight together).")
                 body += ["", *HEADER, *compare(args.data, args.index, queries, engine,
                                                judge, args.vic_depth, Path(temp),
-                                               tuple(args.methods))]
+                                               tuple(args.methods), tuple(args.pools),
+                                               tuple(args.fusions))]
             finally:
                 engine.close()
     suffix = ("" if set(args.methods) == {"vic", "rvr"} else "-" + "-".join(args.methods)) \
