@@ -21,8 +21,9 @@ def test_graph_prints_langgraphs_own_mermaid_drawing():
     done = run_cli("graph", "wiser")  # an alias of rvr
     assert done.returncode == 0, done.stderr
     assert done.stdout == get_method("rvr").build_graph().get_graph().draw_mermaid()
-    for edge in ("expand --> retrieve;", "verify -.-> refine;", "refine -.-> retrieve;",
-                 "verify -.-> finalize;", "finalize --> __end__;"):
+    for edge in ("expand --> retrieve;", "retrieve --> verify;", "verify --> fuse;",
+                 "fuse -.-> refine;", "refine -.-> retrieve;",
+                 "fuse -.-> finalize;", "finalize --> __end__;"):
         assert edge in done.stdout
 
 
