@@ -15,7 +15,7 @@ import json
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rerankgraph.agents.base import (
     Agent,
@@ -34,8 +34,23 @@ from rerankgraph.types import Candidate, Judgment, Query
 MAX_SCORE = 100
 
 
+# The authors' settings (nilesh2797/llm-guided-retrieval, src/hyperparams.py defaults; the
+# top-down subsets of src/run.sh take 30 iterations and a chain factor of 0.75).
+PRESETS: dict[str, dict[str, object]] = {
+    "lattice": {"iterations": 20, "beam": 2, "alpha": 0.5, "leaf_calibration": 10,
+                "path_cutoff": 0.09, "ranking": "path"},
+    "lattice-top-down": {"iterations": 30, "beam": 2, "alpha": 0.75, "leaf_calibration": 10,
+                         "path_cutoff": 0.09, "ranking": "path"},
+}
+
+
 class LatticeParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: Literal["lattice", "lattice-top-down"] | None = Field(
+        None, description="the authors' settings (iterations, beam, alpha, leaf "
+                          "calibration): lattice (their defaults, which are ours) or "
+                          "lattice-top-down; parameters given beside it win")
 
     tree: str | None = Field(None, description="tree of the index to walk (default: its only "
                                                "one), e.g. bottom-up or top-down")
@@ -45,9 +60,10 @@ class LatticeParams(BaseModel):
                          description="weight of a node's own score in its path relevance")
     leaf_calibration: int = Field(10, ge=0, le=40,
                                   description="scored documents added to a leaf slate")
-    path_cutoff: float = Field(0.09, ge=0, le=1, description="a node scored at most this "
-                               "(0-1) gets its own score as path relevance, not a blend "
-                               "with its parent's (LATTICE's code: 0.09)")
+    path_cutoff: float | None = Field(0.09, ge=0, le=1, description="a node scored at most "
+                                      "this (0-1) gets its own score as path relevance, not "
+                                      "a blend with its parent's (LATTICE's code: 0.09); "
+                                      "null: always blend")
     ranking: Literal["path", "calibrated"] = Field(
         "path", description="final order: path, alpha * calibrated + (1 - alpha) * the "
                             "leaf's path relevance (LATTICE's code); calibrated: the "
@@ -62,6 +78,13 @@ class LatticeParams(BaseModel):
     branching: int = Field(10, ge=2, description="rerank mode: children per node of the "
                                                  "candidates' tree")
     max_leaf: int = Field(10, ge=1, description="rerank mode: documents per leaf cluster")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, values: object) -> object:
+        if isinstance(values, dict) and values.get("preset") in PRESETS:
+            return {**PRESETS[str(values["preset"])], **values}
+        return values
 
 
 def reply_regex(size: int, reasoning_tokens: int) -> str:

@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
@@ -154,21 +155,23 @@ async def prepare(state: LatticeState, runtime: LatticeRuntime) -> dict:
 
 def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
     """A slate per beam node: its children plus calibration items, in a seeded shuffle
-    (reshuffled when a slate of the node is tried again)."""
+    (reshuffled when a slate of the node is tried again). Leaf slates share one draw of
+    calibration documents per iteration, as LATTICE's code does."""
     tree, params = tree_of(state, runtime), runtime.context.params
-    latent = state["latent"]
+    base = f"{runtime.context.seed}:{state['query'].id}"
+    drawn = calibration_docs(state["latent"], params.leaf_calibration,
+                             random.Random(f"{base}:iteration {state['iteration']}"))
     slates = []
     for node_id in state["beam"]:
         node = tree.nodes[node_id]
         attempt = state["unreadable"].get(node_id, 0)
-        rng = random.Random(f"{runtime.context.seed}:{state['query'].id}:{node_id}"
-                            + (f":{attempt}" if attempt else ""))
+        rng = random.Random(f"{base}:{node_id}" + (f":{attempt}" if attempt else ""))
         own = own_items(tree, node_id)
         if node.is_leaf:
-            extra = calibration_docs(latent, set(own), params.leaf_calibration, rng)
+            extra = [key for key in drawn if key not in set(own)]
         else:
             extra = [node_key(n) for n in [anchor_node(tree, state["path"], node_id)]
-                     if n is not None]
+                     if n is not None and node_key(n) not in own]
         slate = own + extra
         rng.shuffle(slate)
         slates.append(slate)
@@ -177,26 +180,45 @@ def expand_beam(state: LatticeState, runtime: LatticeRuntime) -> dict:
 
 def anchor_node(tree: Tree, path: dict[int, float], node_id: int) -> int | None:
     """The scored node at the expanded node's own depth with the best path relevance,
-    itself aside (LATTICE's code): its children are scored beside a node of their
-    parent's level, which ties the levels' scores together. None at the root's level."""
+    often the node itself (LATTICE's code): its children are scored beside a node of
+    their parent's level, which ties the levels' scores together. None at the root."""
     depth = tree.nodes[node_id].depth
-    peers = [n for n in path if n not in (ROOT, node_id) and tree.nodes[n].depth == depth]
+    peers = [n for n in path if n != ROOT and tree.nodes[n].depth == depth]
     return max(peers, key=lambda n: (path[n], -n)) if peers else None
 
 
-def calibration_docs(latent: dict[str, float], exclude: set[str], count: int,
-                     rng: random.Random) -> list[str]:
-    """Up to `count` scored documents, drawn without replacement with weight
-    16^score, so the best documents found so far anchor the slate most often (as
-    LATTICE's code does; it also cuts off a low mode with a mixture model, which we
-    leave out)."""
-    scored = sorted(k for k in latent if k[0] == "d" and k not in exclude)
+def calibration_docs(latent: dict[str, float], count: int, rng: random.Random) -> list[str]:
+    """Up to `count` scored documents, drawn without replacement with weight 16^score
+    above the low mode of the scores and 1e-4 below it (LATTICE's code cuts where a
+    two-component Gaussian mixture's density is lowest between its means), so the best
+    documents found so far anchor the slate most often."""
+    scored = sorted(k for k in latent if k[0] == "d")
     if len(scored) <= count:
         return scored
+    values = np.array([max(latent[k], -1.0) for k in scored])
+    cut = mixture_cut(values)
+    weights = {k: 16 ** min(v, 2.0) if v > cut else 1e-4 for k, v in zip(scored, values,
+                                                                          strict=True)}
     # Gumbel top-k: a weighted draw without replacement in one pass.
-    keys = {k: math.log(rng.random() or 1e-300) / 16 ** min(max(latent[k], -1.0), 2.0)
-            for k in scored}
+    keys = {k: math.log(rng.random() or 1e-300) / weights[k] for k in scored}
     return sorted(scored, key=lambda k: -keys[k])[:count]
+
+
+def mixture_cut(values: np.ndarray) -> float:
+    """The score where a two-component Gaussian mixture's density is lowest between its
+    two means; the lowest score when the values do not split."""
+    from sklearn.mixture import GaussianMixture
+
+    if len(np.unique(values)) < 2:
+        return float(values.min()) - 1.0
+    mixture = GaussianMixture(n_components=2, random_state=0).fit(values.reshape(-1, 1))
+    low, high = sorted(float(m) for m in mixture.means_.ravel())
+    grid = np.linspace(values.min(), values.max(), 1000)
+    between = grid[(grid >= low) & (grid <= high)]
+    if between.size == 0:
+        return float(values.min()) - 1.0
+    density = mixture.score_samples(between.reshape(-1, 1))
+    return float(between[int(np.argmin(density))])
 
 
 async def score_slates(state: LatticeState, runtime: LatticeRuntime) -> dict:
@@ -268,13 +290,13 @@ def update_paths(state: LatticeState, runtime: LatticeRuntime) -> dict:
     return {"path": path, "beam": beam, "iteration": state["iteration"] + 1}
 
 
-def path_relevance(tree: Tree, latent: dict[str, float], alpha: float, cutoff: float
+def path_relevance(tree: Tree, latent: dict[str, float], alpha: float, cutoff: float | None
                    ) -> dict[int, float]:
     path = {ROOT: 1.0}
     for node in tree.nodes[1:]:  # breadth-first ids: a parent comes before its children
         score = latent.get(node_key(node.id))
         if node.parent in path and score is not None:
-            path[node.id] = score if score <= cutoff else (
+            path[node.id] = score if cutoff is not None and score <= cutoff else (
                 alpha * score + (1 - alpha) * path[node.parent])
     return path
 

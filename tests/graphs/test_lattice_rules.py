@@ -14,6 +14,7 @@ import json
 import re
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from rerankgraph.agents.lattice import LatticeParams
@@ -85,7 +86,7 @@ async def test_slates_hold_the_children_the_anchor_and_the_scored_documents():
     assert [t["expanded"] for t in walked["trace"]] == [[0], [1], [3], [2], [5]]
     assert walked["slate_keys"] == [
         [["n1", "n2"]],  # the root: no other node of its depth to anchor it
-        [["n2", "n3", "n4"]],  # n1's children and n2, the best other node of n1's depth
+        [["n1", "n3", "n4"]],  # n1's children and n1 itself, the best node of its depth
         [["d0", "d1"]],  # leaf n3: no document scored yet
         [["n1", "n5"]],  # n2's child and n1
         [["d0", "d1", "d4", "d5"]],  # leaf n5's documents and the two scored so far
@@ -96,7 +97,8 @@ async def test_slates_hold_the_children_the_anchor_and_the_scored_documents():
 
 
 async def test_every_slate_has_its_own_id_even_after_an_unreadable_one():
-    """Beam 2: round 2 sends n1's slate (unreadable: id 1) and n2's (id 2); round 3 sends
+    """Beam 2: round 2 sends n1's slate (unreadable: id 1) and n2's (id 2, anchored by
+    n1, the best node of n2's depth); round 3 sends
     n1's again (given up: id 3) and leaf n5's (id 4). No two slates share a bias."""
     engine = ScriptedEngine([judge(SCORES, unreadable=("n3",))])
     walked = await walk(LatticeParams(beam=2, iterations=3), engine)
@@ -111,18 +113,20 @@ async def test_every_slate_has_its_own_id_even_after_an_unreadable_one():
 
 
 async def test_an_unreadable_slate_is_tried_again_then_given_up_with_its_children_at_0():
-    engine = ScriptedEngine([judge(SCORES, unreadable=("n1",))])  # the root's slate
-    walked = await walk(LatticeParams(beam=1, iterations=3), engine)
-    trace = walked["trace"]
-    assert [(t["expanded"], t["retried"], t["given_up"]) for t in trace] == [
-        ([], [0], []), ([0], [], [0]), ([1], [], [])]
-    assert [j.status for j in walked["judgments"][:2]] == [ParseStatus.FALLBACK] * 2
+    engine = ScriptedEngine([judge(SCORES, unreadable=("n2",))])  # the root's slate
+    walked = await walk(LatticeParams(beam=1, iterations=2), engine)
+    assert [(t["expanded"], t["retried"], t["given_up"]) for t in walked["trace"]] == [
+        ([], [0], []), ([0], [], [0])]
+    assert [j.status for j in walked["judgments"]] == [ParseStatus.FALLBACK] * 2
     # given up: the root's children were observed at 0 (slate 1; slate 0 was unread)
-    assert {(o.slate, o.item, o.score) for o in walked["observations"] if o.slate < 2} == {
+    assert {(o.slate, o.item, o.score) for o in walked["observations"]} == {
         (1, "n1", 0.0), (1, "n2", 0.0)}
-    # n1 stays below the cutoff, so its path relevance is its own score, not 0.5 + ...
-    assert walked["latent"]["n1"] <= 0.09
-    assert walked["path"][1] == pytest.approx(walked["latent"]["n1"])
+    # below the cutoff their path relevance is their own score, not 0.5 * 0 + 0.5 * 1
+    assert walked["path"] == pytest.approx({0: 1.0, 1: 0.0, 2: 0.0}, abs=1e-9)
+    assert walked["beam"] == [1]  # the walk would go on below the root
+    without = await walk(LatticeParams(beam=1, iterations=2, path_cutoff=None),
+                         ScriptedEngine([judge(SCORES, unreadable=("n2",))]))
+    assert without["path"] == pytest.approx({0: 1.0, 1: 0.5, 2: 0.5}, abs=1e-9)
 
 
 def test_path_relevance_blends_with_the_parent_above_the_cutoff_only():
@@ -130,7 +134,7 @@ def test_path_relevance_blends_with_the_parent_above_the_cutoff_only():
     latent = {"n1": 0.8, "n2": 0.05, "n3": 0.6, "n5": 0.9}
     with_cutoff = lattice.path_relevance(tree, latent, alpha=0.5, cutoff=0.09)
     assert with_cutoff == pytest.approx({0: 1.0, 1: 0.9, 2: 0.05, 3: 0.75, 5: 0.475})
-    without = lattice.path_relevance(tree, latent, alpha=0.5, cutoff=0.0)
+    without = lattice.path_relevance(tree, latent, alpha=0.5, cutoff=None)
     assert without == pytest.approx({0: 1.0, 1: 0.9, 2: 0.525, 3: 0.75, 5: 0.7125})
 
 
@@ -166,3 +170,31 @@ async def test_with_reasoning_tokens_the_judge_reasons_in_one_line_before_its_sc
     plain = ScriptedEngine([judge(SCORES)])
     await walk(LatticeParams(beam=1, iterations=1), plain)
     assert plain.requests[0].regex.startswith("\\{") and "Reasoning" not in plain.requests[0].prompt
+
+
+def test_leaf_slates_share_one_draw_of_calibration_documents_cut_below_the_low_mode():
+    """Twelve scored documents: nine near 0.05 and three near 0.9. The mixture's cut
+    falls between the modes, so a draw of 3 takes the three high ones; every leaf slate
+    of the iteration gets the same draw."""
+    latent = {f"d{i}": 0.05 + 0.001 * i for i in range(9)}
+    latent |= {"d20": 0.9, "d21": 0.88, "d22": 0.92}
+    cut = lattice.mixture_cut(np.array(list(latent.values())))
+    assert 0.06 < cut < 0.88
+    import random
+    drawn = lattice.calibration_docs(latent, 3, random.Random(0))
+    assert sorted(drawn) == ["d20", "d21", "d22"]
+    tree = Tree(nodes=[TreeNode(0, -1, 0, children=[1, 2]), TreeNode(1, 0, 1, docs=[0]),
+                       TreeNode(2, 0, 1, docs=[1])], doc_ids=["x", "y"])
+    state = {"tree": tree, "query": Query(id="q", text="what"), "beam": [1, 2],
+             "latent": latent, "path": {0: 1.0}, "unreadable": {}, "iteration": 3}
+    runtime = SimpleNamespace(context=SimpleNamespace(params=LatticeParams(leaf_calibration=3),
+                                                      seed=0, index=None))
+    first, second = lattice.expand_beam(state, runtime)["slates"]
+    assert sorted(set(first) - {"d0"}) == sorted(set(second) - {"d1"}) == ["d20", "d21", "d22"]
+
+
+def test_the_presets_are_the_authors_settings_and_given_parameters_win():
+    assert LatticeParams(preset="lattice").model_dump(exclude={"preset"}) == \
+        LatticeParams().model_dump(exclude={"preset"})  # their defaults are ours
+    top_down = LatticeParams(preset="lattice-top-down", beam=4)
+    assert (top_down.iterations, top_down.alpha, top_down.beam) == (30, 0.75, 4)
