@@ -75,10 +75,21 @@ def _spread(histogram: dict[int, int]) -> str:
 
 
 def evaluate(results: list, qrels: Path, out: Path) -> dict[str, float]:
+    """Means over exactly the queries asked (a query that failed or found nothing counts
+    0), not over every judged query of the qrels."""
     write_trec_run(out, {r.query_id: [f"{r.query_id} Q0 {d.doc_id} {i} {d.score:.6f} lattice"
                                       for i, d in enumerate(r.ranking, start=1)]
                          for r in results if r.ok})
-    return evaluate_run(qrels, out, MEASURES, only_run_queries=False)
+    asked = qrels_of(qrels, {r.query_id for r in results}, out.with_suffix(".qrels"))
+    return evaluate_run(asked, out, MEASURES, only_run_queries=False)
+
+
+def qrels_of(qrels: Path, queries: set[str] | dict[str, str], out: Path) -> Path:
+    """A qrels file holding only `queries`' judgments."""
+    judged = read_qrels(qrels)
+    out.write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t{g}\n" for q in queries for d, g in judged.get(q, {}).items()))
+    return out
 
 
 def baselines(index: CorpusIndex, queries: dict[str, str], qrels: Path, folder: Path) -> str:
@@ -89,7 +100,8 @@ def baselines(index: CorpusIndex, queries: dict[str, str], qrels: Path, folder: 
         write_trec_run(out, {q: [f"{q} Q0 {d} {i} {s:.6f} {name}"
                                  for i, (d, s) in enumerate(h, start=1)]
                              for q, h in hits.items()})
-        scores = evaluate_run(qrels, out, MEASURES, only_run_queries=False)
+        asked = qrels_of(qrels, queries, folder / f"{name}.qrels")
+        scores = evaluate_run(asked, out, MEASURES, only_run_queries=False)
         rows.append(f"| {name} (no LLM) | - | - | - | {scores['nDCG@10']:.4f} | "
                     f"{scores['R@100']:.4f} |")
     return "\n".join(rows)
