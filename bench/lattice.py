@@ -167,8 +167,9 @@ def real(data: Path, index_path: Path, budgets: list[int], limit: int, model: st
             "| judge | iterations | LLM calls/query | tokens/query | s/query | unreadable "
             "slates | nDCG@10 | R@100 |", "|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory() as temp:
+        # the baselines' three dashes (settings, iterations, calls) become five
         rows.append(baselines(index, queries, qrels_path, Path(temp)).replace(
-            "| - | - |", "| - | - | - | - | - |"))
+            "| - | - | - |", "| - | - | - | - | - |"))
         store = JobStore(Path(temp) / "replies.sqlite")
         inner = build_engine(resolve_model(model))
         engine = CachingEngine(inner, store)
