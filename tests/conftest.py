@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from rerankgraph.data import BeirFolder, build_job, load_beir, read_trec_run
+from rerankgraph.serving.platform import NO_ENGINE_ENV
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 DL19 = DATA / "trec-dl19-passage"
@@ -112,13 +113,29 @@ def _uses_engine(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Unit tests first, then the in-process engine, then the server: one load each.
+    # Marked by what they start, so `make check` can leave them out; a test that starts
+    # an engine some other way (a CLI subprocess) carries its marker in its own file.
     for item in items:
         if _uses_engine(item):
             item.add_marker(pytest.mark.engine)
+        if _uses_server(item):
+            item.add_marker(pytest.mark.server)
+    # Unit tests first, then the in-process engine, then the server: one load each.
     # Ray Data starts engines of its own, so its tests come after every pooled engine.
     items.sort(key=lambda item: (_uses_engine(item), "jobs/test_ray.py" in item.nodeid,
                                  _uses_server(item)))
+
+
+STARTS_ENGINES = ("engine", "server", "ray")
+
+
+@pytest.fixture(autouse=True)
+def _engines_off_unless_marked(request, monkeypatch):
+    """A test not marked engine, server or ray runs with engines refused, in every tier:
+    one that starts an engine (in-process, or through a CLI it spawns) fails at once, so
+    the markers `make check` selects by stay honest."""
+    if not any(request.node.get_closest_marker(name) for name in STARTS_ENGINES):
+        monkeypatch.setenv(NO_ENGINE_ENV, "1")
 
 
 def resume_to_reference(command: list[str], env: dict[str, str], out: Path, reference: Path,

@@ -19,6 +19,7 @@ from rerankgraph.serving.platform import (
     apply_cpu_env_defaults,
     default_engine_settings,
     is_cpu_build,
+    refuse_if_engines_disabled,
 )
 from rerankgraph.types import Judgment, RerankRequest, RerankResult
 
@@ -84,6 +85,7 @@ def rerank_with_ray_data(method: str, requests: Sequence[RerankRequest], model: 
 
     spec = get_method(method)
     check_ray_method(spec.name)
+    refuse_if_engines_disabled(f"Ray Data's vLLM replicas for {model!r}")
     try:
         import ray
         from ray.data.llm import build_processor, vLLMEngineProcessorConfig

@@ -136,6 +136,8 @@ def run_rerank_job(settings: JobSettings,
     every query."""
     spec = get_method(settings.method)
     params = spec.make_params(settings.params)
+    if spec.shaped_by_params:  # a cascade's stages are checked when its graph is built
+        spec.graph(params, get_method)
     _check_backend(settings, spec.name)
     _check_sources(settings, spec)
     _check_output_paths(settings)

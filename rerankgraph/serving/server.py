@@ -20,7 +20,11 @@ from pathlib import Path
 import httpx
 
 from rerankgraph.errors import EngineError
-from rerankgraph.serving.platform import apply_cpu_env_defaults, default_engine_settings
+from rerankgraph.serving.platform import (
+    apply_cpu_env_defaults,
+    default_engine_settings,
+    refuse_if_engines_disabled,
+)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -118,6 +122,7 @@ def start_server(model: str, *, host: str = "127.0.0.1", port: int | None = None
                  log_path: Path | None = None, wait_s: float = 600) -> ServerProcess:
     """Starts the server, waits until /health answers, and returns it. The API key goes
     through the environment (VLLM_API_KEY), never the command line."""
+    refuse_if_engines_disabled(f"vllm serve for {model!r}")
     apply_cpu_env_defaults()
     port = port or free_port(host)
     argv = server_command(model, host=host, port=port, max_model_len=max_model_len,

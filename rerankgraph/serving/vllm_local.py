@@ -13,6 +13,7 @@ from rerankgraph.serving.platform import (
     apply_cpu_env_defaults,
     default_engine_settings,
     library_logging_defaults,
+    refuse_if_engines_disabled,
     vllm_install_hint,
 )
 
@@ -33,6 +34,7 @@ class VllmEngine(Engine):
         # Set to a list to record (prompt token ids, SamplingParams) of every call sent;
         # the efficiency benchmark replays them through vLLM's offline API.
         self.sent: list[tuple[list[int], Any]] | None = None
+        refuse_if_engines_disabled(f"the in-process vLLM engine for {model!r}")
         apply_cpu_env_defaults()
         library_logging_defaults()
         try:

@@ -14,6 +14,7 @@ def test_multi_step_methods_are_refused_with_the_alternative():
         rerank_with_ray_data("listwise", [], "unused")
 
 
+@pytest.mark.ray
 def test_pointwise_through_ray_data(engine_pool, dl19_request):
     engine_pool.close()  # never two engines at once on two cores
     requests = [dl19_request.model_copy(update={"candidates": dl19_request.candidates[:6]})]
