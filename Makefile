@@ -27,7 +27,8 @@ install:
 	$(BIN)/rerankgraph models pull
 
 # check: lint and every test that starts no engine, no server and no Ray (minutes);
-# test: everything, as CI runs it.
+# test: everything, as CI runs it. The variable also covers session fixtures, which start
+# before the per-test guard in tests/conftest.py.
 check: lint
 	RERANKGRAPH_NO_ENGINE=1 $(BIN)/python -m pytest -q -ra -m 'not engine and not server and not ray and not browser'
 

@@ -14,6 +14,7 @@ from rerankgraph.jobs.ray import rerank_with_ray_data
 from rerankgraph.serving.platform import NO_ENGINE_ENV
 from rerankgraph.serving.server import start_server
 from rerankgraph.serving.vllm_local import VllmEngine
+from tests.conftest import DL19
 
 
 def test_an_unmarked_test_runs_with_engines_refused():
@@ -32,8 +33,6 @@ def test_every_way_to_start_an_engine_is_refused(start):
 
 def test_a_spawned_cli_inherits_the_refusal(tmp_path):
     """A CLI run that would load the embedded judge fails in one line, before loading."""
-    from tests.conftest import DL19
-
     done = subprocess.run(
         [sys.executable, "-m", "rerankgraph.cli", "rerank", "--data", str(DL19), "--run",
          str(DL19 / "bm25.trec"), "--depth", "2", "--out", str(tmp_path / "o.trec")],
