@@ -441,19 +441,28 @@ def api_command(
         show_default=False)] = None,
     max_documents: Annotated[int, typer.Option(help="documents per request at most")] = 1000,
     max_bytes: Annotated[int, typer.Option(help="request body size at most")] = 4 * 1024 * 1024,
+    max_in_flight: Annotated[int, typer.Option(
+        help="requests reranking at once; past it 429 with Retry-After")] = 32,
+    request_timeout: Annotated[float, typer.Option(
+        help="seconds a request may run before a 504 cancels it")] = 300.0,
+    shutdown_grace: Annotated[float, typer.Option(
+        help="seconds requests in flight get to finish after SIGTERM")] = 30.0,
+    max_query_tokens: Annotated[int, typer.Option(
+        help="query token budget: a longer query is cut, and meta says so")] = 256,
 ) -> None:
-    """Serve POST /v1/rerank (Cohere/Jina request and response shape), GET /health and
-    the OpenAPI spec at /openapi.json; every request shares one engine."""
-    import uvicorn
-
-    from rerankgraph.api import build_app
+    """Serve POST /v1/rerank (Cohere/Jina request and response shape), GET /health,
+    GET /metrics (Prometheus) and the OpenAPI spec at /openapi.json; every request
+    shares one engine. SIGTERM drains: nothing new is taken, and requests in flight
+    finish or are answered 503 when the grace period ends."""
+    from rerankgraph.api import build_app, serve
     from rerankgraph.sdk import Reranker
 
     log_file = _quiet_vllm()
     _say(f"engine log: {log_file}")
     options = {k: v for k, v in (("tokenizer", tokenizer), ("max_model_len", max_model_len)) if v}
     reranker = Reranker(method, model=model, base_url=base_url, index=index,
-                        params=parse_params(param or []), engine_options=options)
+                        params=parse_params(param or []), engine_options=options,
+                        max_query_tokens=max_query_tokens)
     _say(f"loading engine ({base_url or model or 'embedded judge'}) ...")
     with _engine_output(log_file):  # the engine processes keep the log as their stderr
         model_name = reranker.engine.model_name  # load before the first request
@@ -461,10 +470,10 @@ def api_command(
         _say(reranker.engine.detected)  # type: ignore[attr-defined]
     key = api_key or os.environ.get("RERANKGRAPH_SERVICE_KEY")
     _say(f"serving {reranker.spec.name} with {model_name} on http://{host}:{port}/v1/rerank"
-         f"{' (API key required)' if key else ''}; Ctrl-C stops it")
+         f"{' (API key required)' if key else ''}; Ctrl-C or SIGTERM stops it")
     try:
-        uvicorn.run(build_app(reranker, key, max_documents, max_bytes), host=host, port=port,
-                    log_level="warning")
+        serve(build_app(reranker, key, max_documents, max_bytes, max_in_flight,
+                        request_timeout), host, port, shutdown_grace)
     finally:
         reranker.close()
 

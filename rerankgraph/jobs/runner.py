@@ -49,6 +49,7 @@ class JobReport:
             f"{totals.fallbacks} fallbacks, {totals.dropped_samples} samples dropped, "
             f"{totals.unchanged} orders left as shown, "
             f"{totals.unscored_docs} unscored docs, {totals.truncated_docs} truncated docs, "
+            f"{totals.truncated_queries} truncated queries, "
             f"{self.wall_time_s:.1f} s, {totals.tokens_per_s:,.0f} tok/s")
         if self.prefix_cache and self.prefix_cache[1]:
             hits, queried = self.prefix_cache
@@ -80,6 +81,7 @@ class JobTotals:
     unchanged: int = 0
     unscored_docs: int = 0
     dropped_samples: int = 0
+    truncated_queries: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -102,6 +104,7 @@ class JobTotals:
             unscored_docs=sum(len(p.unscored_docs) for p in provenance),
             dropped_samples=sum(p.dropped_samples for p in provenance),
             truncated_docs=sum(p.truncated_docs for p in provenance),
+            truncated_queries=sum(p.truncated_query for p in provenance),
             run_tokens=sum(j.prompt_tokens + j.completion_tokens
                            for p in fresh for j in p.judgments if not j.cached),
             wall_time_s=report.wall_time_s,

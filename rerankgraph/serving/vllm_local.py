@@ -7,8 +7,14 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from rerankgraph.errors import EngineError, ModelError
-from rerankgraph.serving.base import ChatRequest, Completion, Engine, all_or_nothing
+from rerankgraph.errors import ModelError
+from rerankgraph.serving.base import (
+    ChatRequest,
+    Completion,
+    Engine,
+    all_or_nothing,
+    prompt_too_long,
+)
 from rerankgraph.serving.platform import (
     apply_cpu_env_defaults,
     default_engine_settings,
@@ -107,9 +113,7 @@ class VllmEngine(Engine):
 
         prompt_ids = self.render_prompt_ids(request)
         if len(prompt_ids) + request.max_tokens > self.max_model_len:
-            raise EngineError(f"prompt of {len(prompt_ids)} tokens plus {request.max_tokens} "
-                              f"reply tokens exceeds the model's context of "
-                              f"{self.max_model_len}; lower the document token budget")
+            raise prompt_too_long(request, len(prompt_ids), self.max_model_len)
         sampling = self.sampling_params(request)
         if self.sent is not None:
             self.sent.append((prompt_ids, sampling))

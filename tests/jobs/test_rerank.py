@@ -39,7 +39,8 @@ def test_tokens_per_second_counts_only_what_this_run_computed():
         "wrote out.trec: 2 queries reranked (1 resumed), 1 failed, 3 LLM calls (1 from cache), "
         "1300 prompt + 13 completion tokens, 2 repaired, 0 fallbacks, 0 samples dropped, "
         "0 orders left as shown, "
-        "0 unscored docs, 4 truncated docs, 2.0 s, 101 tok/s, prefix cache hit rate 25.0%")
+        "0 unscored docs, 4 truncated docs, 0 truncated queries, 2.0 s, 101 tok/s, "
+        "prefix cache hit rate 25.0%")
 
 
 def test_a_fully_resumed_job_computed_nothing():
