@@ -524,16 +524,31 @@ def _params_schema(reranker: Reranker) -> dict[str, Any]:
     schema = reranker.spec.params.model_json_schema()
     schema.pop("$defs", None)
     schema.pop("title", None)
-    for field in schema.get("properties", {}).values():
+    running = _running_defaults(reranker)
+    for name, field in schema.get("properties", {}).items():
         if "$ref" in str(field):
             field.clear()
             field["type"] = "object"
+        if name in running and name.startswith("fusion"):
+            field["description"] = (f"{field.get('description', '')} (runs here as "
+                                    f"{running[name]!r})")
     return {"anyOf": [schema, {"type": "null"}], "default": None,
             "description": RerankBody.model_fields["params"].description}
 
 
+def _running_defaults(reranker: Reranker) -> dict[str, Any]:
+    """The server's parameters as they run on its model: the per-model fusion resolved,
+    as `rerankgraph methods --model` lists them and provenance records them."""
+    from rerankgraph.registry import running_defaults
+
+    return running_defaults(reranker.spec, reranker.engine.model_name, reranker.params)
+
+
 def _description(reranker: Reranker) -> str:
-    return f"Reranking with method {reranker.spec.name!r}"
+    running = _running_defaults(reranker)
+    shown = ", ".join(f"{k}={v!r}" for k, v in running.items())
+    return (f"Reranking with method {reranker.spec.name!r} on {reranker.engine.model_name}; "
+            f"the parameters that run: {shown}")
 
 
 def serve(app: FastAPI, host: str, port: int, grace_s: float = SHUTDOWN_GRACE_S) -> None:

@@ -406,15 +406,17 @@ def evaluate(
 
 
 @app.command()
-def methods() -> None:
-    """List the registered methods and their parameters."""
-    from rerankgraph.registry import list_methods
+def methods(model: ModelOpt = None) -> None:
+    """List the registered methods and their parameters, with the defaults that run on
+    --model (default: the embedded judge), its fusion included."""
+    from rerankgraph.registry import list_methods, running_defaults
 
     for spec in list_methods():
         aliases = f" (aliases: {', '.join(spec.aliases)})" if spec.aliases else ""
         out.print(f"[bold]{spec.name}[/bold] \\[{spec.kind}]{aliases}: {spec.description}")
+        defaults = running_defaults(spec, model)
         for name, field in spec.params.model_fields.items():
-            out.print(f"    {name} = {field.default!r}: {field.description}")
+            out.print(f"    {name} = {defaults[name]!r}: {field.description}", markup=False)
 
 
 @app.command()

@@ -236,3 +236,16 @@ def test_the_grades_still_order_the_results_under_the_new_guard(serving):
         "query": DATASET.queries[QID], "documents": DOCS}).json()["results"]
     grades = [QRELS[QID].get(DOC_IDS[h["index"]], 0) for h in hits]
     assert grades == sorted(grades, reverse=True)
+
+
+def test_the_spec_states_the_parameters_that_run_on_the_servers_model(serving):
+    judge = _judge()
+    judge.model_name = "/models/smollm2-135m-instruct"  # the embedded judge's defaults
+    served = serving(judge)
+    spec = httpx.get(f"{served.url}/openapi.json", timeout=10).json()
+    assert "fusion='interpolate(minmax, judge weight 0.1)'" in spec["info"]["description"]
+    params = spec["components"]["schemas"]["RerankBody"]["properties"]["params"]["anyOf"][0]
+    assert "runs here as 'interpolate(minmax, judge weight 0.1)'" in params["properties"][
+        "fusion"]["description"]
+    reply = httpx.post(f"{served.url}/v1/rerank", json=BODY, timeout=30).json()
+    assert reply["meta"]["fusion"] == "interpolate(minmax, judge weight 0.1)"
