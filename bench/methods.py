@@ -7,13 +7,13 @@ fused with the first stage.
 `--rows` takes a TOML or JSON file of rows, each a method with its parameters (nested
 tables allowed, so a cascade's stages may carry several parameters each; see
 bench/rows/dl19-methods.toml). `--methods` takes the same rows on one line, separated by
-";", each a method name with optional `:name=value,...` parameters. Without either, every
-rerank method runs with its defaults. Every row runs with fusion=none (the judge alone); its
+";", each a method name with optional `:name=value,...` parameters. Without either, each
+rerank method but vic runs with its defaults. Every row runs with fusion=none (the judge alone); its
 fused rows are then computed from the same rankings with the library's fusion
 (`graphs.fusion.fused_result`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
 wall time, repairs/fallbacks and the fusion sweep into docs/benchmarks.md (section
 `methods`, or `methods-MODEL` for a judge other than the embedded one), and the runs and
-judged rankings into out/bench-methods/ (out/bench-methods-MODEL/). With `--reuse`, rows
+judged rankings into out/bench-methods/ (out/bench-methods-MODEL/), named by row label. With `--reuse`, rows
 whose rankings are saved there are re-read and only the others run on the engine.
 """
 
