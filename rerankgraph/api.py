@@ -14,15 +14,20 @@ better in every case; `results` are sorted by it.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictStr,
     field_validator,
@@ -217,6 +222,55 @@ def build_app(reranker: Reranker, api_key: str | None = None,
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """`rerankgraph api`: the method and engine every request shares, where to listen,
+    and the limits. `api_key` defaults to $RERANKGRAPH_SERVICE_KEY (none: open)."""
+
+    method: str = "pointwise"
+    model: str | None = None
+    base_url: str | None = None
+    index: Path | None = None
+    params: Mapping[str, JsonValue] = field(default_factory=dict)
+    # a server without vLLM's extensions: a local tokenizer and the context length
+    tokenizer: str | None = None
+    max_model_len: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: str | None = None
+    max_documents: int = MAX_DOCUMENTS
+    max_bytes: int = MAX_BYTES
+
+
+def run_service(settings: ServiceSettings, log: Callable[[str], None] = lambda _: None,
+                while_loading: Callable[[], contextlib.AbstractContextManager[None]] =
+                contextlib.nullcontext) -> None:
+    """Loads the engine (inside `while_loading()`, which may quiet its output), then
+    serves until uvicorn stops (Ctrl-C); the engine is closed at the end. `log`
+    receives notices, one line each. Bad input raises InputError before a model loads."""
+    import uvicorn
+
+    from rerankgraph.sdk import Reranker
+
+    options = {k: v for k, v in (("tokenizer", settings.tokenizer),
+                                 ("max_model_len", settings.max_model_len)) if v}
+    reranker = Reranker(settings.method, model=settings.model, base_url=settings.base_url,
+                        index=settings.index, params=settings.params, engine_options=options)
+    log(f"loading engine ({settings.base_url or settings.model or 'embedded judge'}) ...")
+    with while_loading():  # the engine processes keep the log as their stderr
+        model_name = reranker.engine.model_name  # load before the first request
+    if getattr(reranker.engine, "detected", ""):
+        log(reranker.engine.detected)  # type: ignore[attr-defined]
+    key = settings.api_key or os.environ.get("RERANKGRAPH_SERVICE_KEY")
+    log(f"serving {reranker.spec.name} with {model_name} on http://{settings.host}:"
+        f"{settings.port}/v1/rerank{' (API key required)' if key else ''}; Ctrl-C stops it")
+    try:
+        uvicorn.run(build_app(reranker, key, settings.max_documents, settings.max_bytes),
+                    host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        reranker.close()
 
 
 def _version() -> str:

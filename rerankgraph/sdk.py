@@ -138,7 +138,8 @@ class Reranker:
 
     def __init__(self, method: str = "pointwise", *, model: str | None = None,
                  base_url: str | None = None, engine: Engine | None = None,
-                 api_key: str | None = None, params: dict[str, Any] | BaseModel | None = None,
+                 api_key: str | None = None,
+                 params: Mapping[str, object] | BaseModel | None = None,
                  strict: bool = False, seed: int = 0, max_concurrency: int = 64,
                  engine_options: dict[str, Any] | None = None,
                  index: str | Path | CorpusIndex | None = None,
@@ -325,6 +326,12 @@ class Reranker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def draw_mermaid(method: str, params: Mapping[str, object] | None = None) -> str:
+    """The Mermaid diagram of a method's compiled graph (LangGraph's own drawing); a
+    method shaped by its parameters (a cascade) is drawn for `params`."""
+    return str(get_method(method).graph(params, get_method).get_graph().draw_mermaid())
 
 
 def make_search_request(query: str | Query, k: int = 100, query_id: str = "q0"
