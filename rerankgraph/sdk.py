@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -39,6 +39,15 @@ RequestLike = RerankRequest | SearchRequest | tuple[str | Query, Sequence[DocLik
 
 
 T = TypeVar("T")
+
+
+class GraphInput(TypedDict):
+    """What every method's graph is invoked with: the query and its candidates, cut to
+    the depth asked for (a run's top `depth`, or the retriever's); empty for a search
+    method, which reaches the corpus through its context."""
+
+    query: Query
+    candidates: list[Candidate]
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -282,14 +291,14 @@ class Reranker:
                 source = f"method:{self.spec.name}({_name(self.retriever)})"
                 if "k" in type(context.params).model_fields:
                     context = replace(context, params=context.params.model_copy(update={"k": k}))
-                graph_input: dict[str, Any] = {"query": request.query, "candidates": []}
+                graph_input = GraphInput(query=request.query, candidates=[])
             else:
                 source = f"retriever:{_name(self.retriever)}"
-                graph_input = {"query": request.query,
-                               "candidates": await self._retrieve_candidates(request)}
+                graph_input = GraphInput(query=request.query,
+                                         candidates=await self._retrieve_candidates(request))
         else:
             source = request.candidates_from
-            graph_input = {"query": request.query, "candidates": list(request.candidates)}
+            graph_input = GraphInput(query=request.query, candidates=list(request.candidates))
         try:
             if graph_input["candidates"] or self.spec.kind == "search":
                 state = await self._graph.ainvoke(graph_input, context=context,

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rerankgraph.errors import InputError
 from rerankgraph.graphs.lattice import write_summaries
@@ -156,7 +155,7 @@ def build_tree(index: str | Path | CorpusIndex, settings: TreeSettings, engine: 
                                                "summaries": ended - clustered})
 
 
-def _structure_meta(index: CorpusIndex, settings: TreeSettings) -> dict[str, Any]:
+def _structure_meta(index: CorpusIndex, settings: TreeSettings) -> dict[str, object]:
     dense = index.manifest["dense"]
     return {"strategy": settings.strategy, "branching": settings.branching,
             "max_leaf": settings.max_leaf, "seed": settings.seed,
@@ -165,7 +164,7 @@ def _structure_meta(index: CorpusIndex, settings: TreeSettings) -> dict[str, Any
 
 
 def _structure(folder: Path, index: CorpusIndex, settings: TreeSettings,
-               wanted: dict[str, Any]) -> Tree:
+               wanted: dict[str, object]) -> Tree:
     """The saved structure when it was cut with these settings, else a new one."""
     file = folder / STRUCTURE
     if file.is_file():
