@@ -24,17 +24,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import os
 import time
 import uuid
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    JsonValue,
     StrictBool,
     StrictStr,
     field_validator,
@@ -525,13 +528,13 @@ def _params_schema(reranker: Reranker) -> dict[str, Any]:
     schema.pop("$defs", None)
     schema.pop("title", None)
     running = _running_defaults(reranker)
-    for name, field in schema.get("properties", {}).items():
-        if "$ref" in str(field):
-            field.clear()
-            field["type"] = "object"
+    for name, prop in schema.get("properties", {}).items():
+        if "$ref" in str(prop):
+            prop.clear()
+            prop["type"] = "object"
         if name in running and name.startswith("fusion"):
-            field["description"] = (f"{field.get('description', '')} (runs here as "
-                                    f"{running[name]!r})")
+            prop["description"] = (f"{prop.get('description', '')} (runs here as "
+                                   f"{running[name]!r})")
     return {"anyOf": [schema, {"type": "null"}], "default": None,
             "description": RerankBody.model_fields["params"].description}
 
@@ -577,6 +580,61 @@ def serve(app: FastAPI, host: str, port: int, grace_s: float = SHUTDOWN_GRACE_S)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=int(grace_s) + 10)
     DrainingServer(config).run()
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """`rerankgraph api`: the method and engine every request shares, where to listen,
+    and the limits. `api_key` defaults to $RERANKGRAPH_SERVICE_KEY (none: open)."""
+
+    method: str = "pointwise"
+    model: str | None = None
+    base_url: str | None = None
+    index: Path | None = None
+    params: Mapping[str, JsonValue] = field(default_factory=dict)
+    # a server without vLLM's extensions: a local tokenizer and the context length
+    tokenizer: str | None = None
+    max_model_len: int | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: str | None = None
+    max_documents: int = MAX_DOCUMENTS
+    max_bytes: int = MAX_BYTES
+    max_in_flight: int = MAX_IN_FLIGHT
+    request_timeout_s: float = REQUEST_TIMEOUT_S
+    shutdown_grace_s: float = SHUTDOWN_GRACE_S
+    max_query_tokens: int = 256
+
+
+def run_service(settings: ServiceSettings, log: Callable[[str], None] = lambda _: None,
+                while_loading: Callable[[], contextlib.AbstractContextManager[None]] =
+                contextlib.nullcontext) -> None:
+    """Loads the engine (inside `while_loading()`, which may quiet its output), then
+    serves until SIGTERM or Ctrl-C, drained as `serve` says; the engine is closed at the
+    end. `log`
+    receives notices, one line each. Bad input raises InputError before a model loads."""
+    from rerankgraph.sdk import Reranker
+
+    options = {k: v for k, v in (("tokenizer", settings.tokenizer),
+                                 ("max_model_len", settings.max_model_len)) if v}
+    reranker = Reranker(settings.method, model=settings.model, base_url=settings.base_url,
+                        index=settings.index, params=settings.params, engine_options=options,
+                        max_query_tokens=settings.max_query_tokens)
+    log(f"loading engine ({settings.base_url or settings.model or 'embedded judge'}) ...")
+    with while_loading():  # the engine processes keep the log as their stderr
+        model_name = reranker.engine.model_name  # load before the first request
+    if getattr(reranker.engine, "detected", ""):
+        log(reranker.engine.detected)  # type: ignore[attr-defined]
+    key = settings.api_key or os.environ.get("RERANKGRAPH_SERVICE_KEY")
+    log(f"serving {reranker.spec.name} with {model_name} on http://{settings.host}:"
+        f"{settings.port}/v1/rerank{' (API key required)' if key else ''}; Ctrl-C or "
+        "SIGTERM stops it")
+    try:
+        serve(build_app(reranker, key, settings.max_documents, settings.max_bytes,
+                        settings.max_in_flight, settings.request_timeout_s),
+              settings.host, settings.port, settings.shutdown_grace_s)
+    finally:
+        reranker.close()
 
 
 def _version() -> str:

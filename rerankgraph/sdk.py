@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -43,6 +43,15 @@ T = TypeVar("T")
 # Queries are cut like passages: a 100 KB query would otherwise overflow every prompt.
 # 256 tokens keep the longest reasoning-style queries whole (BRIGHT's run to about 200).
 DEFAULT_MAX_QUERY_TOKENS = 256
+
+
+class GraphInput(TypedDict):
+    """What every method's graph is invoked with: the query and its candidates, cut to
+    the depth asked for (a run's top `depth`, or the retriever's); empty for a search
+    method, which reaches the corpus through its context."""
+
+    query: Query
+    candidates: list[Candidate]
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -145,7 +154,8 @@ class Reranker:
 
     def __init__(self, method: str = "pointwise", *, model: str | None = None,
                  base_url: str | None = None, engine: Engine | None = None,
-                 api_key: str | None = None, params: dict[str, Any] | BaseModel | None = None,
+                 api_key: str | None = None,
+                 params: Mapping[str, object] | BaseModel | None = None,
                  strict: bool = False, seed: int = 0, max_concurrency: int = 64,
                  engine_options: dict[str, Any] | None = None,
                  index: str | Path | CorpusIndex | None = None,
@@ -293,14 +303,14 @@ class Reranker:
                 source = f"method:{self.spec.name}({_name(self.retriever)})"
                 if "k" in type(context.params).model_fields:
                     context = replace(context, params=context.params.model_copy(update={"k": k}))
-                graph_input: dict[str, Any] = {"query": request.query, "candidates": []}
+                graph_input = GraphInput(query=request.query, candidates=[])
             else:
                 source = f"retriever:{_name(self.retriever)}"
-                graph_input = {"query": request.query,
-                               "candidates": await self._retrieve_candidates(request)}
+                graph_input = GraphInput(query=request.query,
+                                         candidates=await self._retrieve_candidates(request))
         else:
             source = request.candidates_from
-            graph_input = {"query": request.query, "candidates": list(request.candidates)}
+            graph_input = GraphInput(query=request.query, candidates=list(request.candidates))
         truncated_query = False
         try:
             if self.spec.uses_engine:
@@ -359,6 +369,12 @@ async def fit_query(engine: Engine, query: Query, max_tokens: int) -> tuple[Quer
     """The query cut to `max_tokens` of the engine's tokenizer, and whether it was cut."""
     ((text, cut),) = await engine.fit_texts([query.text], max_tokens)
     return (query.model_copy(update={"text": text}) if cut else query), cut
+
+
+def draw_mermaid(method: str, params: Mapping[str, object] | None = None) -> str:
+    """The Mermaid diagram of a method's compiled graph (LangGraph's own drawing); a
+    method shaped by its parameters (a cascade) is drawn for `params`."""
+    return str(get_method(method).graph(params, get_method).get_graph().draw_mermaid())
 
 
 def make_search_request(query: str | Query, k: int = 100, query_id: str = "q0"

@@ -59,6 +59,24 @@ class JobReport:
                      "(flagged in provenance, scores unchanged)")
         return line
 
+    def failure_lines(self, out_path: str | Path) -> list[str]:
+        """One line per distinct error (a dead server is one message, not a thousand),
+        then how many queries failed and how to retry them; empty when none failed."""
+        if not self.failures:
+            return []
+        by_error: dict[str, list[str]] = {}
+        for qid, error in self.failures.items():
+            by_error.setdefault(error, []).append(qid)
+        lines = []
+        for error, qids in by_error.items():
+            shown = ", ".join(repr(q) for q in qids[:5]) + (
+                f" and {len(qids) - 5} more" if len(qids) > 5 else "")
+            lines.append(f"failed: {'query' if len(qids) == 1 else f'{len(qids)} queries'} "
+                         f"{shown}: {error}")
+        lines.append(f"{len(self.failures)} of {len(self.results)} queries failed; their "
+                     f"lines are not in {out_path}. Rerun the same command to retry them.")
+        return lines
+
 
 @dataclass(frozen=True)
 class JobTotals:
