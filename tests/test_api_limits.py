@@ -15,6 +15,7 @@ import pytest
 from rerankgraph.api import build_app
 from rerankgraph.sdk import Reranker
 from rerankgraph.simulation import SimulatedJudge
+from rerankgraph.types import Candidate
 from tests.test_api import DATASET, DOC_IDS, DOCS, QID, QRELS, Served
 
 
@@ -126,6 +127,27 @@ def test_a_body_over_the_limit_is_a_readable_413_without_expect(serving, size):
     assert reply.status_code == 413 and "over the limit" in reply.json()["message"]
 
 
+def test_a_thousand_documents_of_one_megabyte_over_the_limit_are_a_readable_413(serving):
+    # 1 GB sent whole, without Expect: the server reads it to its end and answers.
+    served = serving(_judge())  # the default limit, 4 MiB
+    document = b'"' + b"word " * 200_000 + b'"'
+    size = len(b'{"query": "q", "documents": [') + 1000 * len(document) + 999 + 2
+
+    def body():
+        yield b'{"query": "q", "documents": ['
+        for n in range(1000):
+            yield (b"," if n else b"") + document
+        yield b"]}"
+
+    started = time.monotonic()
+    reply = httpx.post(f"{served.url}/v1/rerank", content=body(), timeout=120,
+                       headers={"Content-Type": "application/json",
+                                "Content-Length": str(size)})
+    assert reply.status_code == 413, reply.text
+    assert f"request body of {size} bytes is over the limit of 4194304" in reply.text
+    assert time.monotonic() - started < 60
+
+
 def test_a_body_over_the_limit_with_expect_100_continue_is_refused_before_it_is_sent(serving):
     served = serving(_judge(), max_bytes=200_000)
     answer = _raw_post(served.url, b"", {"Content-Type": "application/json",
@@ -161,11 +183,29 @@ def test_a_100kb_query_is_cut_to_its_budget_and_says_so(serving):
     assert short["meta"]["truncated_query"] is False
 
 
-def test_a_document_of_one_50000_character_word_is_answered(serving):
-    served = serving(_judge(), max_bytes=1_000_000)
-    reply = httpx.post(f"{served.url}/v1/rerank", timeout=30, json={
-        "query": DATASET.queries[QID], "documents": ["y" * 50_000, DOCS[0]]})
-    assert reply.status_code == 200 and len(reply.json()["results"]) == 2
+def test_long_inputs_on_the_real_tokenizer_are_cut_to_their_budgets(local_engine):
+    # The simulator counts whitespace words, so one 50,000-character word is one token
+    # there; the real tokenizer makes thousands of it. Each input must be cut to its
+    # budget and answered, over a real socket.
+    served = Served(build_app(Reranker("pointwise", engine=local_engine), max_bytes=1_000_000))
+    try:
+        word = httpx.post(f"{served.url}/v1/rerank", timeout=120, json={
+            "query": DATASET.queries[QID], "documents": ["y" * 50_000, DOCS[0]]})
+        repeated = httpx.post(f"{served.url}/v1/rerank", timeout=120, json={
+            "query": "token " * 10_000, "documents": DOCS[:2]})
+    finally:
+        served.stop()
+    assert word.status_code == 200, word.text
+    assert len(word.json()["results"]) == 2 and word.json()["meta"]["truncated_docs"] == 1
+    # The API takes no titles; the SDK and batch jobs do, and a title counts in the
+    # document's budget.
+    titled = Reranker("pointwise", engine=local_engine).rerank(DATASET.queries[QID], [
+        Candidate(doc_id="t", title="title " * 5_000, text=DOCS[0]), DOCS[1]])
+    assert len(titled.ranking) == 2 and titled.provenance.truncated_docs == 1
+    assert repeated.status_code == 200, repeated.text
+    assert repeated.json()["meta"]["truncated_query"] is True
+    # Two calls of prompts within the context, not one 60,000-token prompt refused.
+    assert repeated.json()["usage"]["total_tokens"] < 2 * local_engine.max_model_len
 
 
 def test_a_prompt_that_cannot_fit_is_a_422_with_its_sizes_never_a_503(serving):
