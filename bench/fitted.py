@@ -5,10 +5,11 @@ profile was not fitted on.
         --real docs/methods-qwen2.5-coder-1.5b.json [--seeds 5]
 
 `--real` is the machine-readable table bench/methods.py wrote for the same judge (its
-queries, depth and each row's nDCG@10 with fusion=none). Every row of it that the
-profile covers runs again under the fitted simulator, once per seed, on the same
-queries; the table puts the two nDCG@10 side by side, with the spread over seeds, and
-says whether the simulator orders the methods as the real judge does. Writes
+queries, depth, rows and each row's nDCG@10 with fusion=none; a table written before it
+kept its rows has them read back from their labels, the one-line form). Every row of it
+that the profile covers runs again under the fitted simulator, once per seed, on the
+same queries; the table puts the two nDCG@10 side by side, with the spread over seeds,
+and says whether the simulator orders the methods as the real judge does. Writes
 docs/benchmarks.md section `fitted-MODEL`. Everything on the fitted side is a
 SIMULATION from qrels.
 """
@@ -24,8 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DL19, load_job, write_section  # noqa: E402
-from methods import parse_rows  # noqa: E402
+from common import DL19, load_job, parse_rows, read_rows, write_section  # noqa: E402
 
 GOAL = 0.03  # the issue's tolerance on nDCG@10
 
@@ -70,7 +70,12 @@ def main() -> None:
     rows, skipped = [], []
     labels = [label for label in real["ndcg"] if not label.startswith("bm25")
               and "+" not in label]
-    for label, name, params in parse_rows(";".join(labels)):
+    try:
+        asked = (read_rows(real["rows"], str(args.real)) if "rows" in real
+                 else parse_rows(";".join(labels), str(args.real)))
+    except InputError as error:
+        raise SystemExit(str(error)) from None
+    for label, name, params in (row for row in asked if row.label in labels):
         scores = []
         try:
             for seed in range(args.seeds):

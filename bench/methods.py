@@ -2,15 +2,18 @@
 fused with the first stage.
 
     python bench/methods.py --queries 10 --depth 20 [--model qwen2.5-coder-1.5b] \\
-        [--methods "first;listwise;rubric:samples=4;cascade:stages=20@rubric -> 10@listwise"]
+        [--rows bench/rows/dl19-methods.toml | --methods "first;rubric:samples=4"]
 
-`--methods` takes rows separated by ";", each a method name with optional
-`:name=value,...` parameters. Every row runs with fusion=none (the judge alone); its
+`--rows` takes a TOML or JSON file of rows, each a method with its parameters (nested
+tables allowed, so a cascade's stages may carry several parameters each; see
+bench/rows/dl19-methods.toml). `--methods` takes the same rows on one line, separated by
+";", each a method name with optional `:name=value,...` parameters. Without either, each
+rerank method but vic runs with its defaults. Every row runs with fusion=none (the judge alone); its
 fused rows are then computed from the same rankings with the library's fusion
 (`graphs.fusion.fused_result`), so they cost no call. Writes nDCG@10, calls/query, tokens/query,
 wall time, repairs/fallbacks and the fusion sweep into docs/benchmarks.md (section
 `methods`, or `methods-MODEL` for a judge other than the embedded one), and the runs and
-judged rankings into out/bench-methods/ (out/bench-methods-MODEL/). With `--reuse`, rows
+judged rankings into out/bench-methods/ (out/bench-methods-MODEL/), named by row label. With `--reuse`, rows
 whose rankings are saved there are re-read and only the others run on the engine.
 """
 
@@ -25,28 +28,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DL19, DOC, ROOT, load_job, write_section  # noqa: E402
+from common import (  # noqa: E402
+    DL19,
+    DOC,
+    ROOT,
+    Row,
+    load_job,
+    load_rows,
+    parse_rows,
+    write_section,
+)
 
 # The fusions swept for every row: (how, judge weight); combsum takes no weight.
 SWEEP = [("interpolate", 0.1), ("interpolate", 0.2), ("interpolate", 0.3),
          ("interpolate", 0.4), ("interpolate", 0.6), ("rrf", 0.5), ("rrf", 0.2),
          ("combsum", None)]
-
-
-def parse_rows(text: str) -> list[tuple[str, str, dict]]:
-    """(label, method, params) per row of `--methods`."""
-    rows = []
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        name, _, pairs = part.partition(":")
-        params = {}
-        for pair in filter(None, (p.strip() for p in pairs.split(","))):
-            key, _, value = pair.partition("=")
-            try:
-                params[key.strip()] = json.loads(value)
-            except json.JSONDecodeError:
-                params[key.strip()] = value.strip()
-        rows.append((part, name.strip(), params))
-    return rows
 
 
 def main() -> None:
@@ -56,7 +52,11 @@ def main() -> None:
                         help="leave out the run's first SKIP queries: a second query set, "
                              "to check fusion defaults chosen on the first")
     parser.add_argument("--depth", type=int, default=20)
-    parser.add_argument("--methods", default="")
+    rows = parser.add_mutually_exclusive_group()
+    rows.add_argument("--rows", type=Path,
+                      help="a TOML or JSON file of rows: methods with their parameters")
+    rows.add_argument("--methods", default="",
+                      help='rows on one line: "name[:name=value,...];..."')
     parser.add_argument("--data", type=Path, default=DL19)
     parser.add_argument("--model", default="smollm2-135m",
                         help="a judge alias of `rerankgraph models list`, or a model folder")
@@ -67,6 +67,7 @@ def main() -> None:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
     from rerankgraph.data import first_stage_lines, run_lines, write_trec_run
+    from rerankgraph.errors import InputError
     from rerankgraph.evaluation import evaluate_run
     from rerankgraph.graphs.fusion import fusion_label, judge_defaults
     from rerankgraph.registry import get_method, list_methods
@@ -75,10 +76,16 @@ def main() -> None:
     from rerankgraph.serving.vllm_local import VllmEngine
     from rerankgraph.types import RerankResult
 
-    # vic fuses several runs; this table reranks one (its rows are in the rvr section).
-    rows_asked = (parse_rows(args.methods) if args.methods else
-                  [(m.name, m.name, {}) for m in list_methods()
-                   if m.kind == "rerank" and not m.fuses])
+    try:  # every row is checked before the engine loads
+        if args.rows:
+            rows_asked = load_rows(args.rows)
+        elif args.methods:
+            rows_asked = parse_rows(args.methods)
+        else:  # vic fuses several runs; this table reranks one (its rows are in the rvr section)
+            rows_asked = [Row(m.name, m.name, {}) for m in list_methods()
+                          if m.kind == "rerank" and not m.fuses]
+    except InputError as error:
+        raise SystemExit(str(error)) from None
     job, first_stage = load_job(args.data, args.skip + args.queries, args.depth)
     job.requests = job.requests[args.skip:]
     qids = [r.query.id for r in job.requests]
@@ -198,6 +205,9 @@ def main() -> None:
     (DOC.parent / f"methods{suffix}.json").write_text(json.dumps(
         {"model": Path(model).name, "queries": args.queries, "skip": args.skip,
          "query_ids": qids, "depth": args.depth,
+         # Each row's method and parameters, read back by bench/fitted.py.
+         "rows": [{"label": label, "method": name, "params": params}
+                  for label, name, params in rows_asked],
          "ndcg": {row[0]: row[1] for row in table},
          "calls_per_query": {row[0]: row[2] for row in table},
          "fusion_sweep": {label: dict(zip(map(lambda hw: _sweep_name(*hw), SWEEP), scores,

@@ -18,6 +18,11 @@ class UnknownMethodError(InputError, KeyError):
         return str(self.args[0])
 
 
+class PromptTooLongError(InputError):
+    """A prompt that does not fit the model's context even with its query and documents
+    cut to their token budgets: the request's fault, not the engine's."""
+
+
 class ModelError(RerankgraphError):
     """A model that cannot be found, downloaded or loaded."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import ir_measures
@@ -38,6 +39,23 @@ def per_query_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, 
     for metric in ir_measures.iter_calc(parsed, judged, run):
         scores[names[metric.measure]][metric.query_id] = float(metric.value)
     return scores
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """Each run's mean of each measure: `rows` in the order the runs were given, each
+    with its scores by measure name, in the order of `measures`."""
+
+    measures: tuple[str, ...]
+    rows: tuple[tuple[Path, dict[str, float]], ...]
+
+
+def evaluate_runs(qrels_path: str | Path, run_paths: Sequence[Path],
+                  measures: Sequence[str] | None = None, rel: int = 1) -> RunScores:
+    """`evaluate_run` of each run (default measures: DEFAULT_MEASURES)."""
+    wanted = tuple(measures or DEFAULT_MEASURES)
+    return RunScores(wanted, tuple((path, evaluate_run(qrels_path, path, wanted, rel=rel))
+                                   for path in run_paths))
 
 
 def _with_rel(measure: str, rel: int) -> str:

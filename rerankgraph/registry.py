@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import entry_points
+from pathlib import PurePath
 from types import ModuleType
 from typing import Any
 
-from rerankgraph.errors import UnknownMethodError
-from rerankgraph.spec import MethodKind, MethodSpec
+from pydantic import BaseModel
 
-__all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register"]
+from rerankgraph.errors import UnknownMethodError
+from rerankgraph.graphs.fusion import fusion_label
+from rerankgraph.serving.model_store import EMBEDDED_MODEL_NAME, is_embedded_alias
+from rerankgraph.spec import FusionParams, MethodKind, MethodSpec
+
+__all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register",
+           "running_defaults"]
 
 BUILTIN_METHODS = ("cascade", "dear", "first", "groupwise", "lattice", "listwise", "pairwise",
                    "pointwise", "retrieve", "rubric", "rvr", "setwise", "vic")
@@ -67,6 +73,24 @@ def get_method(name: str) -> MethodSpec:
 def list_methods() -> list[MethodSpec]:
     _load_methods()
     return [_METHODS[n] for n in sorted(_METHODS)]
+
+
+def running_defaults(spec: MethodSpec, model: str | None = None,
+                     params: dict[str, Any] | BaseModel | None = None) -> dict[str, Any]:
+    """Each parameter as it runs on `model` (a judge alias, a folder or a hub id; None:
+    the embedded judge), given `params`. A rerank method's fusion is the model's own
+    where the caller sets none, and its weight the model's (graphs/fusion.py): the
+    values provenance then records, not the parameter model's bare defaults."""
+    made = spec.make_params(params)
+    values = {name: getattr(made, name) if name in made.model_fields_set else field.default
+              for name, field in spec.params.model_fields.items()}
+    if isinstance(made, FusionParams):
+        name = EMBEDDED_MODEL_NAME if is_embedded_alias(model) else PurePath(
+            str(model).rstrip("/")).name
+        label, weight = fusion_label(made, name)
+        values["fusion"] = label
+        values["fusion_weight"] = weight if label.startswith(("interpolate", "rrf")) else None
+    return values
 
 
 # LangGraph Studio (langgraph.json) builds graphs from zero-argument factories; methods

@@ -8,12 +8,12 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from rerankgraph.context import RerankContext
-from rerankgraph.errors import EngineError, InputError, StrictModeError
+from rerankgraph.errors import EngineError, InputError, PromptTooLongError, StrictModeError
 from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.injection import injection_flag
 from rerankgraph.registry import get_method
@@ -39,6 +39,19 @@ RequestLike = RerankRequest | SearchRequest | tuple[str | Query, Sequence[DocLik
 
 
 T = TypeVar("T")
+
+# Queries are cut like passages: a 100 KB query would otherwise overflow every prompt.
+# 256 tokens keep the longest reasoning-style queries whole (BRIGHT's run to about 200).
+DEFAULT_MAX_QUERY_TOKENS = 256
+
+
+class GraphInput(TypedDict):
+    """What every method's graph is invoked with: the query and its candidates, cut to
+    the depth asked for (a run's top `depth`, or the retriever's); empty for a search
+    method, which reaches the corpus through its context."""
+
+    query: Query
+    candidates: list[Candidate]
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -103,7 +116,8 @@ def left_as_given(judgment: Judgment) -> bool:
 def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_s: float,
               simulated: bool = False, candidates_from: str = "given",
               flagged_docs: Sequence[str] = (), trace: Sequence[dict[str, Any]] = (),
-              unscored_docs: Sequence[str] = (), fusion: str = "none") -> Provenance:
+              unscored_docs: Sequence[str] = (), fusion: str = "none",
+              truncated_query: bool = False) -> Provenance:
     """Provenance with every call, token, repair, fallback and unchanged order counted."""
     return Provenance(
         method=method, model=model, llm_calls=sum(j.calls for j in judgments),
@@ -113,7 +127,7 @@ def summarize(method: str, model: str, judgments: Sequence[Judgment], wall_time_
         repaired=sum(j.status == ParseStatus.REPAIRED for j in judgments),
         fallbacks=sum(j.status == ParseStatus.FALLBACK for j in judgments),
         truncated_docs=sum(j.truncated_docs for j in judgments),
-        cached_calls=sum(j.cached for j in judgments),
+        truncated_query=truncated_query, cached_calls=sum(j.cached for j in judgments),
         dropped_samples=sum(j.dropped_samples for j in judgments), fusion=fusion,
         unchanged=sum(left_as_given(j) for j in judgments),
         unscored_docs=tuple(unscored_docs),
@@ -128,7 +142,9 @@ class Reranker:
     `base_url` (a running vLLM server) or `model` (a local HF folder or hub id, loaded
     in-process; default: the embedded SmolLM2-135M judge). `params` are the method's
     parameters (see `rerankgraph methods`). With `strict=True` any repaired or
-    fallback reply fails the query instead of being counted.
+    fallback reply fails the query instead of being counted. A query longer than
+    `max_query_tokens` of the model's tokenizer is cut to it before the method runs
+    (after retrieval, which reads it whole), and provenance says so.
 
     `index` (a folder from `rerankgraph index build`, or a CorpusIndex) and `retriever`
     ("bm25", "dense", "hybrid" over the index, or any object with the Retriever
@@ -138,12 +154,13 @@ class Reranker:
 
     def __init__(self, method: str = "pointwise", *, model: str | None = None,
                  base_url: str | None = None, engine: Engine | None = None,
-                 api_key: str | None = None, params: dict[str, Any] | BaseModel | None = None,
+                 api_key: str | None = None,
+                 params: Mapping[str, object] | BaseModel | None = None,
                  strict: bool = False, seed: int = 0, max_concurrency: int = 64,
                  engine_options: dict[str, Any] | None = None,
                  index: str | Path | CorpusIndex | None = None,
                  retriever: str | Retriever | Sequence[str | Retriever] | None = None,
-                 depth: int = 100) -> None:
+                 depth: int = 100, max_query_tokens: int = DEFAULT_MAX_QUERY_TOKENS) -> None:
         if sum(x is not None for x in (model, base_url, engine)) > 1:
             raise InputError("give only one of model, base_url and engine")
         self.spec = get_method(method)
@@ -151,6 +168,7 @@ class Reranker:
         self.strict = strict
         self.seed = seed
         self.depth = check_positive(depth, "depth")
+        self.max_query_tokens = check_positive(max_query_tokens, "max_query_tokens")
         self.index = _open_index(index)
         self.retrievers = _choose_retrievers(self.index, retriever)
         # A search method reads one retriever: several are fused into a hybrid.
@@ -193,10 +211,7 @@ class Reranker:
 
     async def asearch(self, query: str | Query, k: int = 100, query_id: str = "q0"
                       ) -> RerankResult:
-        result = await self._run(make_search_request(query, k, query_id), self.context())
-        if result.error is not None:
-            raise (StrictModeError if result.error_kind == "strict" else EngineError)(result.error)
-        return result
+        return _raised(await self._run(make_search_request(query, k, query_id), self.context()))
 
     def search_batch(self, queries: Mapping[str, str] | Iterable[SearchRequest], k: int = 100,
                      on_result: Callable[[RerankResult], None] | None = None
@@ -242,11 +257,18 @@ class Reranker:
         return run_sync(self.arerank(query, docs, query_id))
 
     async def arerank(self, query: str | Query, docs: Sequence[DocLike],
-                      query_id: str = "q0") -> RerankResult:
-        result = await self._run(make_request(query, docs, query_id), self.context())
-        if result.error is not None:
-            raise (StrictModeError if result.error_kind == "strict" else EngineError)(result.error)
-        return result
+                      query_id: str = "q0", params: dict[str, Any] | None = None
+                      ) -> RerankResult:
+        """`params` override the Reranker's own for this call (a method whose graph
+        is shaped by its parameters, a cascade, takes none)."""
+        context = self.context(self._params_for_call(params) if params else None)
+        return _raised(await self._run(make_request(query, docs, query_id), context))
+
+    def _params_for_call(self, params: dict[str, Any]) -> BaseModel:
+        if self.spec.shaped_by_params:
+            raise InputError(f"method {self.spec.name!r} is built from its parameters; "
+                             "give them when the Reranker is made, not per call")
+        return self.spec.make_params({**self.params.model_dump(exclude_unset=True), **params})
 
     def rerank_batch(self, requests: Iterable[RequestLike],
                      on_result: Callable[[RerankResult], None] | None = None
@@ -281,15 +303,19 @@ class Reranker:
                 source = f"method:{self.spec.name}({_name(self.retriever)})"
                 if "k" in type(context.params).model_fields:
                     context = replace(context, params=context.params.model_copy(update={"k": k}))
-                graph_input: dict[str, Any] = {"query": request.query, "candidates": []}
+                graph_input = GraphInput(query=request.query, candidates=[])
             else:
                 source = f"retriever:{_name(self.retriever)}"
-                graph_input = {"query": request.query,
-                               "candidates": await self._retrieve_candidates(request)}
+                graph_input = GraphInput(query=request.query,
+                                         candidates=await self._retrieve_candidates(request))
         else:
             source = request.candidates_from
-            graph_input = {"query": request.query, "candidates": list(request.candidates)}
+            graph_input = GraphInput(query=request.query, candidates=list(request.candidates))
+        truncated_query = False
         try:
+            if self.spec.uses_engine:
+                graph_input["query"], truncated_query = await fit_query(
+                    context.engine, request.query, self.max_query_tokens)
             if graph_input["candidates"] or self.spec.kind == "search":
                 state = await self._graph.ainvoke(graph_input, context=context,
                                                   config={"recursion_limit": 10_000})
@@ -297,6 +323,8 @@ class Reranker:
                 state = {"judgments": [], "ranking": []}
         except EngineError as exc:
             return RerankResult(query_id=request.query.id, error=str(exc), error_kind="engine")
+        except PromptTooLongError as exc:  # this query's fault: the rest of a batch goes on
+            return RerankResult(query_id=request.query.id, error=str(exc), error_kind="input")
         judgments = state.get("judgments", [])
         flagged = [c.doc_id for c in graph_input["candidates"] if injection_flag(c.full_text)]
         provenance = summarize(self.spec.name, context.engine.model_name, judgments,
@@ -304,7 +332,8 @@ class Reranker:
                                candidates_from=source, flagged_docs=flagged,
                                trace=state.get("trace", []),
                                unscored_docs=state.get("unscored", []),
-                               fusion=state.get("fusion", "none"))
+                               fusion=state.get("fusion", "none"),
+                               truncated_query=truncated_query)
         if self.strict and (provenance.repaired or provenance.fallbacks):
             # A failed query, not a crash: the rest of a batch goes on.
             return RerankResult(
@@ -325,6 +354,27 @@ class Reranker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _raised(result: RerankResult) -> RerankResult:
+    """The result of a one-query call, or its error raised as its kind."""
+    if result.error is None:
+        return result
+    kind = {"strict": StrictModeError, "input": PromptTooLongError}.get(
+        result.error_kind or "", EngineError)
+    raise kind(result.error)
+
+
+async def fit_query(engine: Engine, query: Query, max_tokens: int) -> tuple[Query, bool]:
+    """The query cut to `max_tokens` of the engine's tokenizer, and whether it was cut."""
+    ((text, cut),) = await engine.fit_texts([query.text], max_tokens)
+    return (query.model_copy(update={"text": text}) if cut else query), cut
+
+
+def draw_mermaid(method: str, params: Mapping[str, object] | None = None) -> str:
+    """The Mermaid diagram of a method's compiled graph (LangGraph's own drawing); a
+    method shaped by its parameters (a cascade) is drawn for `params`."""
+    return str(get_method(method).graph(params, get_method).get_graph().draw_mermaid())
 
 
 def make_search_request(query: str | Query, k: int = 100, query_id: str = "q0"

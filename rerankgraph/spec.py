@@ -6,7 +6,7 @@ graphs never import the registry that sits above them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -75,7 +75,7 @@ class MethodSpec:
                                          description=FusionParams.model_fields[
                                              "fusion"].description))))
 
-    def graph(self, params: dict[str, Any] | BaseModel | None = None,
+    def graph(self, params: Mapping[str, object] | BaseModel | None = None,
               resolve: Callable[[str], MethodSpec] | None = None) -> Any:
         """A fresh compiled graph of this method, built for `params` when its shape
         depends on them (`resolve` finds the methods it embeds)."""
@@ -83,14 +83,14 @@ class MethodSpec:
             return self.build_graph(self.make_params(params), resolve)
         return self.build_graph()
 
-    def make_params(self, values: dict[str, Any] | BaseModel | None) -> BaseModel:
+    def make_params(self, values: Mapping[str, object] | BaseModel | None) -> BaseModel:
         """Validates user parameters; unknown names and bad values raise InputError."""
         if isinstance(values, self.params):
             return values
         if isinstance(values, BaseModel):  # the method's own parameter model
             values = values.model_dump(exclude_unset=True)
         try:
-            return self.params.model_validate(values or {})
+            return self.params.model_validate(dict(values or {}))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

@@ -142,6 +142,8 @@ class Provenance(_Record):
     repaired: int = Field(description="replies read after a repair")
     fallbacks: int = Field(description="replies replaced by a documented default")
     truncated_docs: int = Field(description="documents cut to the token budget")
+    truncated_query: bool = Field(False, description="the query was cut to its token budget "
+                                                     "(max_query_tokens)")
     cached_calls: int = Field(0, description="calls replayed from the job's reply cache")
     dropped_samples: int = Field(0, description="sampled replies left out of a mean as "
                                                 "unreadable")
@@ -175,7 +177,7 @@ class RerankResult(_Record):
     ranking: tuple[ScoredDoc, ...] = ()
     provenance: Provenance | None = None
     error: str | None = None
-    error_kind: str | None = None  # "engine" or "strict" when error is set
+    error_kind: str | None = None  # "engine", "strict" or "input" when error is set
 
     @property
     def ok(self) -> bool:

@@ -2,7 +2,13 @@ import pytest
 from pydantic import BaseModel
 
 from rerankgraph.errors import InputError, UnknownMethodError
-from rerankgraph.registry import MethodSpec, get_method, list_methods, register
+from rerankgraph.registry import MethodSpec, get_method, list_methods, register, running_defaults
+from rerankgraph.sdk import Reranker
+from rerankgraph.serving.model_store import EMBEDDED_MODEL_NAME
+from rerankgraph.simulation import SimulatedJudge
+from rerankgraph.spec import FusionParams
+from rerankgraph.types import Candidate
+from tests.test_api import DATASET, DOC_IDS, QID, QRELS
 
 
 def test_builtins_are_registered_with_aliases():
@@ -31,3 +37,27 @@ def test_unknown_or_bad_parameters_raise_input_error():
     with pytest.raises(InputError, match="batch_size"):
         spec.make_params({"batch_size": 0})
     assert spec.make_params({"batch_size": 4}).batch_size == 4
+
+
+RERANK_METHODS = [s.name for s in list_methods() if issubclass(s.params, FusionParams)]
+
+
+@pytest.mark.parametrize("model", [None, "qwen2.5-coder-0.5b", "/models/qwen2.5-coder-1.5b",
+                                   "org/some-other-model"])
+@pytest.mark.parametrize("method", RERANK_METHODS)
+def test_the_listed_defaults_are_the_fusion_that_provenance_records(method, model):
+    """`rerankgraph methods --model M` and the run agree: the judge answers under the
+    name the model would have, and its provenance names the fusion the listing shows."""
+    judge = SimulatedJudge(QRELS, DATASET.queries, DATASET.corpus)
+    judge.model_name = EMBEDDED_MODEL_NAME if model is None else model
+    listed = running_defaults(get_method(method), model)
+    result = Reranker(method, engine=judge).rerank(
+        DATASET.queries[QID], [Candidate(doc_id=d, text=DATASET.corpus[d][1], rank=i + 1,
+                                         score=30.0 - i) for i, d in enumerate(DOC_IDS)],
+        query_id=QID)
+    assert result.provenance is not None
+    assert result.provenance.fusion == listed["fusion"]
+    weight = listed["fusion_weight"]
+    assert (weight is not None) == ("judge weight" in listed["fusion"])
+    if weight is not None:
+        assert f"judge weight {weight:g}" in result.provenance.fusion

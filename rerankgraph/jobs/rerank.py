@@ -6,12 +6,12 @@ rerank` and `rerankgraph batch` do, as one function over typed settings.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, JsonValue
 
 from rerankgraph.data import (
     BeirFolder,
@@ -127,13 +127,16 @@ def _ignore(message: str) -> None:
 
 def run_rerank_job(settings: JobSettings,
                    on_progress: Callable[[JobProgress], None] | None = None,
-                   log: Callable[[str], None] = _ignore) -> JobReport:
+                   log: Callable[[str], None] = _ignore,
+                   on_engine_load: Callable[[], None] | None = None) -> JobReport:
     """Reranks the run's top `depth` per query and writes the reranked run (then the
     rest of each first-stage list in its order) to `settings.out`, and the provenance
     file. Returns the report; failed queries are in `report.failures` and not in the
     run. Bad input raises InputError before any engine loads. `log` receives warnings
     and notices, one line each; `on_progress` is called when the run starts and after
-    every query."""
+    every query; `on_engine_load` just before a model (not the simulator) loads."""
+    if settings.judge_profile is not None and settings.simulate is None:
+        raise InputError("--judge-profile fits the simulated judge: give --simulate QRELS too")
     spec = get_method(settings.method)
     params = spec.make_params(settings.params)
     if spec.shaped_by_params:  # a cascade's stages are checked when its graph is built
@@ -172,6 +175,8 @@ def run_rerank_job(settings: JobSettings,
     try:
         if spec.uses_engine:
             log(f"loading engine ({settings.engine_label()}) ...")
+            if settings.simulate is None and on_engine_load is not None:
+                on_engine_load()
         if settings.backend == "ray":
             assert store is not None  # _check_backend: ray is for batch jobs
             report = _run_on_ray(settings, spec.name, params,
@@ -206,14 +211,14 @@ def source_names(paths: Sequence[Path]) -> list[str]:
 
 
 def fused_runs(paths: Sequence[Path]) -> tuple[dict[str, list[RunEntry]],
-                                               dict[str, dict[str, list[dict]]]]:
+                                               dict[str, dict[str, list[dict[str, object]]]]]:
     """Several TREC runs fused by RRF into one, and per query the sightings of each
     document (which run found it at which rank). Queries in any run are kept, in the
     order they first appear."""
     runs = {name: read_trec_run(path) for name, path in zip(source_names(paths), paths,
                                                             strict=True)}
     fused: dict[str, list[RunEntry]] = {}
-    found_by: dict[str, dict[str, list[dict]]] = {}
+    found_by: dict[str, dict[str, list[dict[str, object]]]] = {}
     for qid in dict.fromkeys(q for run in runs.values() for q in run):
         lists = {name: [(e.doc_id, e.score) for e in run.get(qid, [])]
                  for name, run in runs.items()}
@@ -223,7 +228,10 @@ def fused_runs(paths: Sequence[Path]) -> tuple[dict[str, list[RunEntry]],
     return fused, found_by
 
 
-def with_sightings(request: RerankRequest, found_by: dict[str, list[dict]]) -> RerankRequest:
+def with_sightings(request: RerankRequest, found_by: Mapping[str, list[dict[str, object]]]
+                   ) -> RerankRequest:
+    """The request with each candidate's sightings (which runs found it, at which rank)
+    in its metadata, under FOUND_BY."""
     if not found_by:
         return request
     return request.model_copy(update={"candidates": tuple(
@@ -329,19 +337,48 @@ def _open_store(settings: JobSettings, method: str, params: BaseModel) -> JobSto
     # Checked before the engine loads. Adding queries or toggling --strict is fine (a
     # strict failure reruns from cached replies); changing what decides a query's
     # ranking is not.
-    store.check_fingerprint({
-        "method": method, "params": params.model_dump(mode="json"),
-        "model": settings.model or settings.base_url or "embedded",
-        "simulation": _simulation_label(settings),
-        "data": str(Path(settings.data).resolve()),
-        "run": str(Path(settings.run).resolve()) if settings.run else None,
-        **({"more_runs": [str(Path(p).resolve()) for p in settings.more_runs]}
-           if settings.more_runs else {}),
-        "index": str(Path(settings.index).resolve()) if settings.index else None,
-        "retriever": settings.retriever if settings.index else None,
-        "k": settings.k if settings.index else None,
-        "depth": settings.depth, "seed": settings.seed})
+    store.check_fingerprint(JobFingerprint.of(settings, method, params).as_json())
     return store
+
+
+class JobFingerprint(BaseModel):
+    """What decides a batch job's rankings, recorded in its state file: a rerun with
+    other values is another job. `more_runs` is left out when there is one run, so
+    state files of one-run jobs keep their fingerprint."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    params: dict[str, JsonValue]
+    model: str
+    simulation: str | None
+    data: str
+    run: str | None
+    more_runs: tuple[str, ...] = ()
+    index: str | None
+    retriever: str | None
+    k: int | None
+    depth: int
+    seed: int
+
+    @classmethod
+    def of(cls, settings: JobSettings, method: str, params: BaseModel) -> JobFingerprint:
+        with_index = settings.index is not None
+        return cls(
+            method=method, params=params.model_dump(mode="json"),
+            model=settings.model or settings.base_url or "embedded",
+            simulation=_simulation_label(settings),
+            data=str(Path(settings.data).resolve()),
+            run=str(Path(settings.run).resolve()) if settings.run else None,
+            more_runs=tuple(str(Path(p).resolve()) for p in settings.more_runs),
+            index=str(Path(settings.index).resolve()) if settings.index else None,
+            retriever=settings.retriever if with_index else None,
+            k=settings.k if with_index else None,
+            depth=settings.depth, seed=settings.seed)
+
+    def as_json(self) -> dict[str, object]:
+        """The fields as JSON values, as check_fingerprint records and compares them."""
+        return self.model_dump(mode="json", exclude=set() if self.more_runs else {"more_runs"})
 
 
 def _simulation_label(settings: JobSettings) -> str | None:

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rerankgraph.data import write_trec_run
+from rerankgraph.data import check_outputs, read_queries, write_trec_run
+from rerankgraph.errors import InputError
 from rerankgraph.index.corpus import CorpusIndex
 from rerankgraph.retrievers.base import SearchResults, check_positive, short_queries
 
@@ -34,6 +35,37 @@ class RetrieveReport:
             line += (f"; {len(self.short)} queries came back short of {self.k} (fewest: "
                      f"{min(self.short.values())}), their terms match fewer documents")
         return line
+
+
+@dataclass(frozen=True)
+class RetrieveSettings:
+    """`rerankgraph retrieve`: DATA's queries (the first `queries`) searched in `index`
+    with `retriever`, the top `k` of each written to `out`."""
+
+    index: Path
+    data: Path
+    out: Path
+    retriever: str = "bm25"
+    k: int = 100
+    queries: int | None = None
+    rrf_k: int = 60  # hybrid: the RRF constant
+    force: bool = False  # write `out` even over one of the inputs
+
+
+def run_retrieve(settings: RetrieveSettings,
+                 on_progress: Callable[[int, int], None] | None = None) -> RetrieveReport:
+    """Checks the files (before any search), then runs `retrieve_run` over the wanted
+    queries. Bad input raises InputError."""
+    data = settings.data
+    check_outputs({"--out": settings.out}, [data / "corpus.jsonl", data / "queries.jsonl"],
+                  force=settings.force)
+    index = CorpusIndex(settings.index)
+    index.check_corpus(data)
+    if settings.queries is not None and settings.queries <= 0:
+        raise InputError(f"--queries must be positive, got {settings.queries}")
+    wanted = dict(list(read_queries(data).items())[:settings.queries])
+    return retrieve_run(index, wanted, settings.out, retriever=settings.retriever,
+                        k=settings.k, rrf_k=settings.rrf_k, on_progress=on_progress)
 
 
 def run_lines_from_hits(results: SearchResults, tag: str) -> dict[str, list[str]]:

@@ -49,6 +49,7 @@ class JobReport:
             f"{totals.fallbacks} fallbacks, {totals.dropped_samples} samples dropped, "
             f"{totals.unchanged} orders left as shown, "
             f"{totals.unscored_docs} unscored docs, {totals.truncated_docs} truncated docs, "
+            f"{totals.truncated_queries} truncated queries, "
             f"{self.wall_time_s:.1f} s, {totals.tokens_per_s:,.0f} tok/s")
         if self.prefix_cache and self.prefix_cache[1]:
             hits, queried = self.prefix_cache
@@ -57,6 +58,24 @@ class JobReport:
             line += (f"; {totals.flagged_docs} documents read like instructions to the judge "
                      "(flagged in provenance, scores unchanged)")
         return line
+
+    def failure_lines(self, out_path: str | Path) -> list[str]:
+        """One line per distinct error (a dead server is one message, not a thousand),
+        then how many queries failed and how to retry them; empty when none failed."""
+        if not self.failures:
+            return []
+        by_error: dict[str, list[str]] = {}
+        for qid, error in self.failures.items():
+            by_error.setdefault(error, []).append(qid)
+        lines = []
+        for error, qids in by_error.items():
+            shown = ", ".join(repr(q) for q in qids[:5]) + (
+                f" and {len(qids) - 5} more" if len(qids) > 5 else "")
+            lines.append(f"failed: {'query' if len(qids) == 1 else f'{len(qids)} queries'} "
+                         f"{shown}: {error}")
+        lines.append(f"{len(self.failures)} of {len(self.results)} queries failed; their "
+                     f"lines are not in {out_path}. Rerun the same command to retry them.")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -80,6 +99,7 @@ class JobTotals:
     unchanged: int = 0
     unscored_docs: int = 0
     dropped_samples: int = 0
+    truncated_queries: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -102,6 +122,7 @@ class JobTotals:
             unscored_docs=sum(len(p.unscored_docs) for p in provenance),
             dropped_samples=sum(p.dropped_samples for p in provenance),
             truncated_docs=sum(p.truncated_docs for p in provenance),
+            truncated_queries=sum(p.truncated_query for p in provenance),
             run_tokens=sum(j.prompt_tokens + j.completion_tokens
                            for p in fresh for j in p.judgments if not j.cached),
             wall_time_s=report.wall_time_s,

@@ -16,7 +16,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from rerankgraph.errors import InputError
 from rerankgraph.serving.base import ChatRequest, Completion, Engine
@@ -42,7 +41,7 @@ class JobStore:
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
 
-    def check_fingerprint(self, fingerprint: dict[str, Any]) -> None:
+    def check_fingerprint(self, fingerprint: dict[str, object]) -> None:
         """Records the job's settings, or checks them against those already recorded.
         Resuming with different settings would mix two jobs, so it raises InputError."""
         encoded = json.dumps(fingerprint, sort_keys=True)

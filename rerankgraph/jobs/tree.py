@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rerankgraph.errors import InputError
 from rerankgraph.graphs.lattice import write_summaries
@@ -30,6 +29,7 @@ from rerankgraph.index.tree import (
 )
 from rerankgraph.jobs.store import CachingEngine, JobStore
 from rerankgraph.serving.base import Engine
+from rerankgraph.serving.factory import build_engine
 from rerankgraph.types import Judgment, ParseStatus
 
 REPLIES = "replies.sqlite"
@@ -60,6 +60,37 @@ class TreeReport:
                 f"{meta['repaired']} repaired), {meta['prompt_tokens'] + meta['completion_tokens']}"
                 f" tokens; clustering {self.seconds['cluster']:.1f} s, summaries "
                 f"{self.seconds['summaries']:.1f} s")
+
+
+@dataclass(frozen=True)
+class TreeJobSettings:
+    """`rerankgraph tree build`: the tree `tree` of `index`, its summaries written by
+    the engine of `model` / `base_url`. `rebuild` discards the tree, its structure and
+    its summary cache first."""
+
+    index: Path
+    tree: TreeSettings
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    rebuild: bool = False
+
+
+def run_tree_job(settings: TreeJobSettings,
+                 on_progress: Callable[[TreeProgress], None] | None = None,
+                 on_engine_load: Callable[[], None] | None = None) -> TreeReport:
+    """Checks the index (before any model loads), builds the engine, and builds the
+    tree with it (`build_tree`); the engine is closed at the end. `on_engine_load` is
+    called just before the engine is built."""
+    opened = open_for_tree(settings.index)
+    if on_engine_load is not None:
+        on_engine_load()
+    engine = build_engine(settings.model, settings.base_url, settings.api_key)
+    try:
+        return build_tree(opened, settings.tree, engine, rebuild=settings.rebuild,
+                          on_progress=on_progress)
+    finally:
+        engine.close()
 
 
 def open_for_tree(index: str | Path | CorpusIndex) -> CorpusIndex:
@@ -124,7 +155,7 @@ def build_tree(index: str | Path | CorpusIndex, settings: TreeSettings, engine: 
                                                "summaries": ended - clustered})
 
 
-def _structure_meta(index: CorpusIndex, settings: TreeSettings) -> dict[str, Any]:
+def _structure_meta(index: CorpusIndex, settings: TreeSettings) -> dict[str, object]:
     dense = index.manifest["dense"]
     return {"strategy": settings.strategy, "branching": settings.branching,
             "max_leaf": settings.max_leaf, "seed": settings.seed,
@@ -133,7 +164,7 @@ def _structure_meta(index: CorpusIndex, settings: TreeSettings) -> dict[str, Any
 
 
 def _structure(folder: Path, index: CorpusIndex, settings: TreeSettings,
-               wanted: dict[str, Any]) -> Tree:
+               wanted: dict[str, object]) -> Tree:
     """The saved structure when it was cut with these settings, else a new one."""
     file = folder / STRUCTURE
     if file.is_file():

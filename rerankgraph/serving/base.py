@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from rerankgraph.errors import EngineError, RerankgraphError
+from rerankgraph.errors import EngineError, PromptTooLongError, RerankgraphError
 
 T = TypeVar("T")
 
@@ -47,6 +47,20 @@ async def all_or_nothing(coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     except ExceptionGroup as failures:
         raise failures.exceptions[0] from None
     return [t.result() for t in tasks]
+
+
+def prompt_too_long(request: ChatRequest, prompt_tokens: int | None, max_model_len: int
+                    ) -> PromptTooLongError:
+    """The one-line error of a prompt over the context, naming its query and documents."""
+    about = f"query {request.query_id!r}" if request.query_id else "a prompt"
+    if request.doc_ids:
+        shown = ", ".join(request.doc_ids[:5]) + (", ..." if len(request.doc_ids) > 5 else "")
+        about += f" with documents {shown}"
+    size = f"{prompt_tokens} prompt tokens" if prompt_tokens is not None else "its prompt"
+    return PromptTooLongError(
+        f"{about}: {size} plus {request.max_tokens} reply tokens exceed the model's context "
+        f"of {max_model_len}; lower max_query_tokens or max_doc_tokens, or serve a longer "
+        "--max-model-len")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -27,9 +28,29 @@ from tenacity import (
 )
 
 from rerankgraph.errors import EngineError
-from rerankgraph.serving.base import ChatRequest, Completion, Engine, all_or_nothing
+from rerankgraph.serving.base import (
+    ChatRequest,
+    Completion,
+    Engine,
+    all_or_nothing,
+    prompt_too_long,
+)
 
 API_KEY_ENV = "RERANKGRAPH_API_KEY"
+
+
+# How vLLM's server words a prompt over the context (renderers/params.py,
+# v1/engine/input_processor.py in 0.32); the number is the prompt's length when given.
+_OVER_CONTEXT = re.compile(r"maximum context length|longer than the maximum model length")
+_PROMPT_LENGTH = re.compile(r"prompt \(length (\d+)\)|contains (?:at least )?(\d+) input tokens")
+
+
+class _Rejected(EngineError):
+    """A 4xx other than 401/403, with the server's own text."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
 
 
 class _Retryable(Exception):
@@ -181,8 +202,9 @@ class OpenAIEngine(Engine):
             raise EngineError(f"{self.base_url}{path} refused the API key "
                               f"(HTTP {response.status_code}); set --api-key or ${API_KEY_ENV}")
         if response.status_code >= 400:
-            raise EngineError(f"{self.base_url}{path} rejected the request "
-                              f"(HTTP {response.status_code}): {_error_text(response)}")
+            text = _error_text(response)
+            raise _Rejected(f"{self.base_url}{path} rejected the request "
+                            f"(HTTP {response.status_code}): {text}", text)
         try:
             payload = response.json()
         except json.JSONDecodeError:
@@ -233,8 +255,15 @@ class OpenAIEngine(Engine):
         return await all_or_nothing([self._one(r) for r in requests])
 
     async def _one(self, request: ChatRequest) -> Completion:
-        payload = await self._request("POST", "/v1/chat/completions",
-                                      self.request_body(request))
+        try:
+            payload = await self._request("POST", "/v1/chat/completions",
+                                          self.request_body(request))
+        except _Rejected as exc:
+            if _OVER_CONTEXT.search(exc.text):  # the request's fault: a 4xx upstream
+                length = _PROMPT_LENGTH.search(exc.text)
+                tokens = next((int(g) for g in length.groups() if g), None) if length else None
+                raise prompt_too_long(request, tokens, self.max_model_len) from None
+            raise
         try:
             completion = _completion_from_payload(payload)
         except (KeyError, TypeError, ValueError) as exc:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +114,41 @@ def _kill_all(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """`rerankgraph serve`: the judge `model` (an alias, folder or hub id; default: the
+    embedded one) on `host`:`port` (0: a free port). `api_key` defaults to
+    $RERANKGRAPH_API_KEY; `extra_args` go to vLLM's server as they are."""
+
+    model: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = None
+    max_model_len: int = 4096
+    extra_args: tuple[str, ...] = ()
+
+
+def serve_until_stopped(settings: ServerSettings,
+                        on_ready: Callable[[ServerProcess], None] = lambda _: None) -> None:
+    """Starts the server, calls `on_ready` with it, and waits until it ends or Ctrl-C
+    (or SIGTERM, which the CLI turns into Ctrl-C) stops it; the server is stopped
+    either way, not left on as an orphan."""
+    from rerankgraph.serving.model_store import resolve_model
+
+    path = resolve_model(settings.model)
+    api_key = settings.api_key or os.environ.get("RERANKGRAPH_API_KEY")
+    server = start_server(path, host=settings.host,
+                          port=settings.port or free_port(settings.host), api_key=api_key,
+                          max_model_len=settings.max_model_len, extra_args=settings.extra_args)
+    try:
+        on_ready(server)
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 def start_server(model: str, *, host: str = "127.0.0.1", port: int | None = None,

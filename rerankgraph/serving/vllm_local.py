@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from rerankgraph.errors import EngineError, ModelError
-from rerankgraph.serving.base import ChatRequest, Completion, Engine, all_or_nothing
+from rerankgraph.errors import ModelError
+from rerankgraph.serving.base import (
+    ChatRequest,
+    Completion,
+    Engine,
+    all_or_nothing,
+    prompt_too_long,
+)
 from rerankgraph.serving.platform import (
     apply_cpu_env_defaults,
     default_engine_settings,
@@ -58,7 +65,8 @@ class VllmEngine(Engine):
         from vllm.v1.engine.async_llm import AsyncLLM
 
         try:
-            self._llm = AsyncLLM.from_engine_args(self._engine_args)
+            with engine_process_skips_main():
+                self._llm = AsyncLLM.from_engine_args(self._engine_args)
         except Exception as exc:  # vLLM raises many types for a bad model folder
             raise ModelError(f"vLLM could not load model {self.model_name!r}: "
                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
@@ -107,9 +115,7 @@ class VllmEngine(Engine):
 
         prompt_ids = self.render_prompt_ids(request)
         if len(prompt_ids) + request.max_tokens > self.max_model_len:
-            raise EngineError(f"prompt of {len(prompt_ids)} tokens plus {request.max_tokens} "
-                              f"reply tokens exceeds the model's context of "
-                              f"{self.max_model_len}; lower the document token budget")
+            raise prompt_too_long(request, len(prompt_ids), self.max_model_len)
         sampling = self.sampling_params(request)
         if self.sent is not None:
             self.sent.append((prompt_ids, sampling))
@@ -147,6 +153,33 @@ class VllmEngine(Engine):
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+
+
+@contextlib.contextmanager
+def engine_process_skips_main() -> Iterator[None]:
+    """While vLLM starts its engine core process, __main__ names no file or module.
+
+    vLLM's CPU build always starts that process by spawn (platforms/cpu.py sets
+    VLLM_WORKER_MULTIPROC_METHOD), and spawn re-runs the parent's __main__ in the child
+    (multiprocessing.spawn.get_preparation_data): a script fed on stdin fails there
+    (FileNotFoundError '<stdin>'), and one without an `if __name__ == "__main__":`
+    guard runs again and builds a second engine. The engine core needs nothing from
+    __main__ (its entry point is vLLM's own), so the child is left to start as a
+    Jupyter kernel's does, with no main to re-run. The cost is none: the child skips
+    an import. What it cannot do is unpickle a class defined in the user's script."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    saved: dict[str, Any] = {name: main.__dict__[name] for name in ("__file__", "__spec__")
+             if name in main.__dict__}
+    main.__dict__.pop("__file__", None)
+    main.__spec__ = None
+    try:
+        yield
+    finally:
+        main.__dict__.pop("__spec__", None)
+        main.__dict__.update(saved)
 
 
 class TokenBudget:

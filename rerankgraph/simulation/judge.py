@@ -16,6 +16,7 @@ request's `purpose`: each agent's `simulate` says what its reply looks like.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from rerankgraph.agents.base import Agent, SimulatedReply, fence
 from rerankgraph.errors import InputError
 from rerankgraph.index.tree import Tree
-from rerankgraph.serving.base import ChatRequest, Completion, Engine
+from rerankgraph.serving.base import ChatRequest, Completion, Engine, prompt_too_long
 from rerankgraph.simulation.profile import (
     JudgeProfile,
     OrderProfile,
@@ -72,8 +73,11 @@ class SimulatedJudge(Engine):
     def __init__(self, qrels: dict[str, dict[str, int]], queries: dict[str, str],
                  corpus: dict[str, tuple[str, str]], settings: SimulationSettings | None = None,
                  seed: int = 0, max_model_len: int = 8192,
-                 profile: JudgeProfile | None = None) -> None:
+                 profile: JudgeProfile | None = None, latency_s: float = 0.0) -> None:
         super().__init__()
+        # Seconds each batch of calls takes, as an engine's would: load and shutdown
+        # tests need requests that are still in flight.
+        self.latency_s = latency_s
         self.settings = settings or SimulationSettings()
         # A fitted profile replaces the built-in noise for the agents it measured.
         self.profile = profile
@@ -151,10 +155,16 @@ class SimulatedJudge(Engine):
 
     # -- answering ---------------------------------------------------------------------
     async def _chat(self, requests: list[ChatRequest]) -> list[Completion]:
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
         return [self._answer(r) for r in requests]
 
     def _answer(self, request: ChatRequest) -> Completion:
         content = request.prompt
+        # The context holds as on a real engine, in this judge's whitespace tokens.
+        prompt_tokens = sum(len(m["content"].split()) for m in request.messages)
+        if prompt_tokens + request.max_tokens > self.max_model_len:
+            raise prompt_too_long(request, prompt_tokens, self.max_model_len)
         agent = self._agent(request.purpose)
         passages = self._passage_docs(request, content)
         grades = self._grades(request, content, passages)

@@ -39,7 +39,8 @@ def test_tokens_per_second_counts_only_what_this_run_computed():
         "wrote out.trec: 2 queries reranked (1 resumed), 1 failed, 3 LLM calls (1 from cache), "
         "1300 prompt + 13 completion tokens, 2 repaired, 0 fallbacks, 0 samples dropped, "
         "0 orders left as shown, "
-        "0 unscored docs, 4 truncated docs, 2.0 s, 101 tok/s, prefix cache hit rate 25.0%")
+        "0 unscored docs, 4 truncated docs, 0 truncated queries, 2.0 s, 101 tok/s, "
+        "prefix cache hit rate 25.0%")
 
 
 def test_a_fully_resumed_job_computed_nothing():
@@ -93,3 +94,36 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, overrides
     with pytest.raises(InputError, match=message):
         run_rerank_job(_settings(tmp_path, **overrides))
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("more_runs", [(), ("b.trec",)])
+def test_the_state_fingerprint_is_the_one_earlier_versions_recorded(tmp_path, more_runs):
+    # State files written before the fingerprint became a record must still resume.
+    from pathlib import Path
+
+    from rerankgraph.jobs.rerank import JobFingerprint
+    from rerankgraph.registry import get_method
+
+    settings = JobSettings(data=tmp_path / "data", out=tmp_path / "out.trec",
+                           run=Path("a.trec"), more_runs=tuple(map(Path, more_runs)),
+                           depth=7, seed=3, durable=True)
+    params = get_method("pointwise").make_params({"batch_size": 4})
+    old = {"method": "pointwise", "params": params.model_dump(mode="json"), "model": "embedded",
+           "simulation": None, "data": str((tmp_path / "data").resolve()),
+           "run": str(Path("a.trec").resolve()),
+           **({"more_runs": [str(Path(p).resolve()) for p in more_runs]} if more_runs else {}),
+           "index": None, "retriever": None, "k": None, "depth": 7, "seed": 3}
+    assert JobFingerprint.of(settings, "pointwise", params).as_json() == old
+
+
+def test_failure_lines_group_queries_by_error():
+    report = JobReport(results=[RerankResult(query_id=f"q{i}", error="down", error_kind="engine")
+                                for i in range(7)] + [_result("ok", (1, 1, False))],
+                       wall_time_s=1.0, failures={**{f"q{i}": "down" for i in range(6)},
+                                                  "q6": "boom"})
+    assert report.failure_lines("out.trec") == [
+        "failed: 6 queries 'q0', 'q1', 'q2', 'q3', 'q4' and 1 more: down",
+        "failed: query 'q6': boom",
+        "7 of 8 queries failed; their lines are not in out.trec. Rerun the same command to "
+        "retry them."]
+    assert JobReport(results=[], wall_time_s=0.0).failure_lines("out.trec") == []
