@@ -211,13 +211,20 @@ def interrupted_line(state: Path | None) -> str:
     return "interrupted: nothing was kept (`rerankgraph batch` keeps finished queries)"
 
 
-def job_outcome(report: JobReport, out_path: Path) -> None:
-    """The job's summary line, then one line per distinct error; exits 1 when a query
-    failed."""
-    for line in [report.summary_line(out_path), *report.failure_lines(out_path)]:
+def job_outcome(report: JobReport, out_path: Path, summary: bool = True) -> None:
+    """The job's summary line (unless `summary` is False: the caller said its own), then
+    one line per distinct error; exits 1 when a query failed."""
+    head = [report.summary_line(out_path)] if summary else []
+    for line in [*head, *report.failure_lines(out_path)]:
         say(line)
     if report.failures:
         raise typer.Exit(1)
+
+
+def print_lines(lines: Sequence[str]) -> None:
+    """Result lines on stdout, as they are."""
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 def print_scores(scores: RunScores) -> None:
