@@ -126,8 +126,6 @@ def assess(
     from rerankgraph.jobs.assess import AssessSettings, run_assess_job
     from rerankgraph.simulation import SimulationSettings
 
-    if runs and qrels is None:
-        raise typer.BadParameter("--runs needs --qrels: tau compares the human ordering")
     settings = AssessSettings.make(
         method, out_path, human=qrels, runs=tuple(runs or ()), data=data, run=pool,
         params=opt.parse_params(param), queries=queries, depth=depth, seed=seed, strict=strict,
@@ -142,6 +140,9 @@ def assess(
         report = run_assess_job(settings, on_progress=bar.update, log=console.say,
                                 on_engine_load=log.announce)
     console.say(report.summary_line(out_path))
+    if report.missing_docs:
+        console.print_lines([f"skipped {report.missing_docs} pool documents missing from "
+                             f"{data / 'corpus.jsonl'}"])
     if qrels is not None:
         from rerankgraph.report.agreement import measure_agreement
 

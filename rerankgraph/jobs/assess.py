@@ -54,6 +54,11 @@ class AssessSettings:
         if method not in ASSESS_METHODS:
             raise InputError(f"unknown assessment method {method!r}: use "
                              f"{' or '.join(ASSESS_METHODS)}")
+        if runs and human is None:
+            raise InputError("--runs needs --qrels: tau compares the runs' orderings under "
+                             "the human qrels and under the LLM's labels")
+        if len(runs) == 1:
+            raise InputError("--runs needs two runs at least to order them, got 1")
         labels = Path(labels)
         params = {**ASSESS_METHODS[method], **job.pop("params", {})}
         state = job.pop("state", None) or labels.with_name(labels.name + ".state.sqlite")
