@@ -82,6 +82,9 @@ class Agreement:
         if self.tau is not None:
             out.append(f"Kendall's tau of {len(self.tau.runs)} runs by {self.tau.measure}, "
                        f"human vs LLM labels: {self.tau.value:.4f} (p = {self.tau.p:.4g})")
+            out += [f"  {run}: {self.tau.measure} {h:.4f} human, {g:.4f} LLM" for run, h, g
+                    in zip(self.tau.runs, self.tau.human_scores, self.tau.llm_scores,
+                           strict=False)]
         return out
 
 
