@@ -24,6 +24,10 @@ GRADES = (0, 1, 2, 3)
 TAU_MEASURE = "nDCG@10"
 
 
+class TauUndefined(InputError):
+    """Kendall's tau has no value: one side gives every run the same score."""
+
+
 @dataclass(frozen=True)
 class Tau:
     """Kendall's tau-b between the runs' orderings by `measure` under the two qrels."""
@@ -160,7 +164,7 @@ def ranking_tau(runs: Mapping[str, Mapping[str, Mapping[str, float]]],
     result = kendalltau(means["human"], means["llm"])
     value, p = float(result.statistic), float(result.pvalue)
     if math.isnan(value):
-        raise InputError(f"Kendall's tau is undefined: every run has the same {measure} "
+        raise TauUndefined(f"Kendall's tau is undefined: every run has the same {measure} "
                          "under one of the qrels; give runs that differ")
     return Tau(value=value, p=p, measure=measure, runs=tuple(runs),
                human_scores=tuple(means["human"]), llm_scores=tuple(means["llm"]))
@@ -191,8 +195,13 @@ def measure_agreement(labels: Mapping[str, Mapping[str, int]], human_path: Path,
     human = read_qrels(human_path)
     result = agreement(labels, human, labels_name=str(labels_path), human_name=str(human_path),
                        binary_threshold=binary_threshold, skipped=skipped)
+    notes = []
     if runs:
-        result = replace(result, tau=ranking_tau(read_runs(runs), human, labels, list(labels)))
+        try:
+            result = replace(result, tau=ranking_tau(read_runs(runs), human, labels,
+                                                     list(labels)))
+        except TauUndefined as exc:  # the labels are kept and written all the same
+            notes.append(f"no tau: {exc}")
     path = agreement_path(labels_path)
     write_agreement(path, result)
-    return [*result.lines(), f"wrote {path}"]
+    return [*result.lines(), *notes, f"wrote {path}"]

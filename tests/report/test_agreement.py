@@ -91,3 +91,22 @@ def test_the_agreement_file_has_exactly_the_report_schema(tmp_path):
                           "binary_threshold", "confusion", "precision_by_grade", "tau"]
     assert data["confusion"] == [[2, 0, 0, 0], [1, 1, 0, 0], [0, 0, 2, 0], [0, 0, 1, 1]]
     assert list(data["precision_by_grade"]) == ["0", "1", "2", "3"] and data["tau"] is None
+
+
+def test_tau_is_undefined_when_one_side_scores_every_run_alike(tmp_path):
+    from rerankgraph.report.agreement import TauUndefined, measure_agreement
+
+    runs = {"A": {"q": {"d1": 2.0, "d2": 1.0}}, "B": {"q": {"d2": 2.0, "d1": 1.0}}}
+    with pytest.raises(TauUndefined, match="every run has the same nDCG@10"):
+        ranking_tau(runs, {"q": {"d1": 1}}, {"q": {"d1": 1, "d2": 1}}, ["q"])
+    # After a job the agreement is still written, with tau null and a line saying why.
+    human, paths = tmp_path / "h.qrels", []
+    human.write_text("q 0 d1 1\n")
+    for name, run in runs.items():
+        paths.append(tmp_path / f"{name}.trec")
+        paths[-1].write_text("".join(f"q Q0 {d} {i} {s} x\n"
+                                     for i, (d, s) in enumerate(run["q"].items(), 1)))
+    lines = measure_agreement({"q": {"d1": 1, "d2": 1}}, human, tmp_path / "l.qrels",
+                              runs=paths)
+    assert any(line.startswith("no tau: Kendall's tau is undefined") for line in lines)
+    assert json.loads((tmp_path / "l.agreement.json").read_text())["tau"] is None
