@@ -112,14 +112,19 @@ def summary_lines(rows: list[RunSummary], tests: list[PairedTest], winloss: list
         lines.append(
             f"  {test.run}: Δ {test.mean_diff:+.4f} [95% CI {_num(test.ci_low, '+.4f')}, "
             f"{_num(test.ci_high, '+.4f')}], d {_num(test.cohens_d, '.2f')}; t-test p "
-            f"{_num(test.p_t, '.4f')} (Holm {test.p_t_holm:.4f}); permutation p "
-            f"{test.p_perm:.4f} (Holm {test.p_perm_holm:.4f}); "
+            f"{p_value(test.p_t)} (Holm {p_value(test.p_t_holm)}); permutation p "
+            f"{p_value(test.p_perm)} (Holm {p_value(test.p_perm_holm)}); "
             f"{w.wins} wins, {w.ties} ties, {w.losses} losses")
     return lines
 
 
 def _num(value: float, spec: str) -> str:
     return "n/a" if math.isnan(value) else format(value, spec)
+
+
+def p_value(value: float) -> str:
+    """A p-value as shown: four decimals, or scientific below 0.0001; n/a when NaN."""
+    return _num(value, ".2e" if value < 1e-4 else ".4f")
 
 
 def _check_out(settings: ReportSettings) -> None:
@@ -160,6 +165,7 @@ def _render(settings: ReportSettings, inputs: ReportInputs, rows: list[RunSummar
                              autoescape=True, trim_blocks=True, lstrip_blocks=True,
                              undefined=jinja2.StrictUndefined)
     env.filters["num"] = _num
+    env.filters["p"] = p_value
     return env.get_template("report.html.j2").render(
         title="rerankgraph report", built=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         settings=settings, inputs=inputs, rows=rows, measures=[m for m, _ in MEASURES],

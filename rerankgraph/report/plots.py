@@ -30,7 +30,9 @@ def _svg(fig: Any, salt: str) -> str:
     plt = _pyplot()
     buffer = io.StringIO()
     with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-        fig.savefig(buffer, format="svg", bbox_inches="tight")
+        # No metadata block: it holds a build date and outside URIs, and says nothing.
+        fig.savefig(buffer, format="svg", bbox_inches="tight",
+                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
     plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype
