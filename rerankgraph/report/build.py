@@ -104,8 +104,9 @@ def summary_lines(rows: list[RunSummary], tests: list[PairedTest], winloss: list
     lines.append(f"binary measures count grade >= {rel} as relevant; wall s is the sum of "
                  "each query's own time")
     if tests:
+        runs = f"{len(tests)} run" + ("s" if len(tests) > 1 else "")
         lines.append(f"{TESTED} against {baseline} over {tests[0].n} queries (Holm over "
-                     f"{len(tests)} runs):")
+                     f"{runs}):")
     counts = {w.run: w for w in winloss}
     for test in tests:
         w = counts[test.run]

@@ -77,3 +77,15 @@ def test_an_agreement_file_that_is_not_json_is_refused(case, tmp_path):
     line = one_error_line(report("--qrels", case.qrels, case.bm25, "--agreement", bad,
                                  "--out", tmp_path / "r.html"))
     assert line.startswith(f"error: --agreement {bad}: not valid JSON")
+
+
+def test_a_baseline_that_is_not_among_the_runs_is_refused(case, tmp_path):
+    line = one_error_line(report("--qrels", case.qrels, case.bm25, case.pointwise,
+                                 "--baseline", case.listwise, "--out", tmp_path / "r.html"))
+    assert line == (f"error: --baseline {case.listwise} is not one of the runs; list it "
+                    "among RUN too")
+
+
+def test_an_out_that_is_one_of_the_inputs_is_refused(case, tmp_path):
+    line = one_error_line(report("--qrels", case.qrels, case.bm25, "--out", case.bm25))
+    assert line == f"error: --out {case.bm25} is one of the inputs; write the report elsewhere"

@@ -3,6 +3,8 @@ injection view and agreement section, checked against the values computed apart.
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import scipy.stats
@@ -191,3 +193,23 @@ def test_agreement_missing_a_key_says_which_and_the_rest_still_shows(case, tmp_p
     line = f"{path}: no key {missing!r}"
     assert line in outcome.notices and line.replace("'", "&#39;") in html
     assert page.rows("agreement")["pairs compared"] == ["120"]
+
+
+def test_baseline_picks_the_run_the_others_are_tested_against(case, tmp_path):
+    outcome, _, page = build(case, tmp_path, baseline=case.listwise)
+    assert set(page.rows("significance")) == {"bm25", "pointwise"}
+    assert "listwise (baseline) [SIMULATED]" in page.rows("summary")
+    assert "nDCG@10 against listwise over 6 queries (Holm over 2 runs):" in outcome.summary
+
+
+def test_building_the_report_loads_no_engine_library(case, tmp_path):
+    code = (f"import sys; from pathlib import Path; from rerankgraph.report import "
+            f"ReportSettings, build_report; build_report(ReportSettings(runs=[Path("
+            f"{str(case.bm25)!r}), Path({str(case.pointwise)!r})], qrels=Path("
+            f"{str(case.qrels)!r}), out=Path({str(tmp_path / 'r.html')!r}))); "
+            "print(sorted(m for m in ('vllm', 'torch', 'transformers', "
+            "'sentence_transformers') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
