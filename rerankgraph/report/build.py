@@ -12,7 +12,7 @@ from pathlib import Path
 from rerankgraph.data import write_atomic
 from rerankgraph.errors import InputError
 from rerankgraph.report import plots
-from rerankgraph.report.agreement import Agreement, read_agreement
+from rerankgraph.report.agreement_view import Agreement, read_agreement
 from rerankgraph.report.drill import DRILL_DOCS, climbers, drill_down
 from rerankgraph.report.inputs import ReportInputs, load_inputs
 from rerankgraph.report.scores import (
