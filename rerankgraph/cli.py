@@ -217,6 +217,22 @@ def evaluate(runs: opt.EvalRuns, qrels: opt.Qrels, measure: opt.Measure = None,
 
 
 @app.command()
+def report(runs: opt.ReportRuns, qrels: opt.Qrels, out_path: opt.ReportOut,
+           provenance: opt.ReportProvenance = None, baseline: opt.Baseline = None,
+           shared: opt.Shared = False, agreement: opt.Agreement = None,
+           data: opt.ReportData = None, rel: opt.Rel = 1) -> None:
+    """Compare runs in one self-contained HTML file: scores and costs, paired
+    significance against the baseline, per-query wins and losses, cost against quality
+    and a drill-down per query; the summary goes to stdout."""
+    from rerankgraph.report import ReportSettings, build_report
+
+    console.print_report(build_report(ReportSettings(
+        runs=runs, qrels=qrels, out=out_path, provenance=tuple(provenance or ()),
+        baseline=baseline, shared=shared, agreement=agreement, data=data, rel=rel),
+        log=console.say))
+
+
+@app.command()
 def methods(model: opt.Model = None) -> None:
     """List the registered methods and their parameters, with the defaults that run on
     --model (default: the embedded judge), its fusion included."""

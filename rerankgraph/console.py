@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rerankgraph.jobs.rerank import JobProgress
     from rerankgraph.jobs.runner import JobReport
     from rerankgraph.jobs.tree import TreeProgress
+    from rerankgraph.report import ReportOutcome
     from rerankgraph.serving.server import ServerProcess
     from rerankgraph.simulation.profile import JudgeProfile
     from rerankgraph.spec import MethodSpec
@@ -236,6 +237,13 @@ def print_scores(scores: RunScores) -> None:
     for path, values in scores.rows:
         table.add_row(str(path), *(f"{values[m]:.4f}" for m in scores.measures))
     out.print(table)
+
+
+def print_report(outcome: ReportOutcome) -> None:
+    """The report's summary as plain text on stdout (for CI logs), then where it went."""
+    for line in outcome.summary:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    say(f"report written to {outcome.path} ({outcome.size_bytes:,} bytes)")
 
 
 def print_methods(specs: Sequence[MethodSpec],

@@ -121,6 +121,21 @@ Measure = Annotated[list[str] | None, typer.Option(help="ir-measures name")]
 Rel = Annotated[int, typer.Option(help="minimum grade counted relevant by binary measures")]
 MethodName = Annotated[str, typer.Argument(help="registered method name or alias")]
 
+# -- report ---------------------------------------------------------------------------
+ReportRuns = Annotated[list[Path], typer.Argument(help="TREC runs to compare")]
+ReportProvenance = Annotated[list[str] | None, typer.Option(
+    "--provenance", help="results JSONL of a run (`batch` writes RUN.provenance.jsonl, the "
+                         "default), repeated once per run in the runs' order; '-' for none")]
+Baseline = Annotated[Path | None, typer.Option(
+    help="the run the others are tested against (default: the first RUN)")]
+Shared = Annotated[bool, typer.Option(
+    help="report on the queries every run has, when the runs cover different ones")]
+Agreement = Annotated[Path | None, typer.Option(
+    help="agreement JSON from `rerankgraph assess`, shown in its own section")]
+ReportData = Annotated[Path | None, typer.Option(
+    "--data", help="BEIR folder of the runs, for the query and document texts")]
+ReportOut = Annotated[Path, typer.Option("--out", help="HTML file to write")]
+
 # -- api and serve --------------------------------------------------------------------
 Host = Annotated[str, typer.Option(help="address to listen on")]
 ApiPort = Annotated[int, typer.Option(help="port")]

@@ -190,7 +190,7 @@ def _shared_queries(runs: Sequence[RunInput], base: int, shared: bool
     common = set.intersection(*sets)
     dropped = {r.label: len(s - common) for r, s in zip(runs, sets, strict=True)}
     if any(dropped.values()):
-        counts = ", ".join(f"{r.label} {len(r.ranking)}" for r in runs)
+        counts = ", ".join(f"{r.path} {len(r.ranking)}" for r in runs)
         if not common:
             raise InputError(f"the runs share no query ({counts} queries); report on runs "
                              "over the same queries")
