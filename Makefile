@@ -5,13 +5,19 @@ VENV ?= .venv
 VLLM_EXTRA ?= cpu
 BIN := $(VENV)/bin
 
-.PHONY: setup install check test demo lint bench clean
+.PHONY: setup browser install check test demo lint bench clean
 
 # setup: everything the suite needs; the demo installs only the engine.
-setup: $(VENV)/.ready
+setup: $(VENV)/.ready browser
+
+# The report's browser test opens the HTML in headless Chromium: installed from Debian
+# when it is missing and we are root (as in CI); elsewhere that test skips and says why.
+browser:
+	@command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+		{ apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 $(VENV)/.ready: pyproject.toml
-	$(MAKE) install EXTRAS='$(VLLM_EXTRA),dev,ray,api,langchain,llamaindex'
+	$(MAKE) install EXTRAS='$(VLLM_EXTRA),dev,ray,api,langchain,llamaindex,report'
 	touch $@
 
 $(VENV)/.demo-ready: pyproject.toml

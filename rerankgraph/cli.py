@@ -107,6 +107,52 @@ def _rerank(settings: JobSettings) -> None:
     console.job_outcome(report, settings.out)
 
 
+@app.command()
+def assess(
+    data: opt.Data, pool: opt.Pool, out_path: opt.LabelsOut, method: opt.AssessMethod = "pointwise",
+    depth: opt.AssessDepth = 20, qrels: opt.HumanQrels = None, runs: opt.AgreementRuns = None,
+    binary_threshold: opt.BinaryThreshold = 2, queries: opt.Queries = None,
+    model: opt.Model = None, base_url: opt.BaseUrl = None, api_key: opt.ApiKey = None,
+    param: opt.Param = None, seed: opt.Seed = 0, strict: opt.Strict = False,
+    force: opt.Force = False, provenance: opt.BatchProvenance = None,
+    tokenizer: opt.Tokenizer = None, max_model_len: opt.MaxLen = None, state: opt.State = None,
+    fresh: opt.Fresh = False, max_concurrency: opt.MaxConcurrency = 64,
+    simulate: opt.Simulate = None, sim_noise: opt.SimNoise = 0.0, sim_flip: opt.SimFlip = 0.0,
+    sim_position_bias: opt.SimPositionBias = 0.0, judge_profile: opt.JudgeProfile = None,
+) -> None:
+    """Label every (query, document) pair of the pool's top-K with a relevance grade 0-3
+    (UMBRELA-style) and write TREC qrels; a durable batch job like `batch`. With
+    --qrels, print the agreement with them and write LABELS.agreement.json."""
+    from rerankgraph.jobs.assess import AssessSettings, run_assess_job
+    from rerankgraph.simulation import SimulationSettings
+
+    settings = AssessSettings.make(
+        method, out_path, human=qrels, runs=tuple(runs or ()), data=data, run=pool,
+        params=opt.parse_params(param), queries=queries, depth=depth, seed=seed, strict=strict,
+        provenance=provenance, model=model, base_url=base_url, api_key=api_key,
+        max_concurrency=max_concurrency, tokenizer=tokenizer, max_model_len=max_model_len,
+        state=state, fresh=fresh, simulate=simulate, force=force,
+        simulation=SimulationSettings(score_noise=sim_noise, flip_prob=sim_flip,
+                                      position_bias=sim_position_bias),
+        judge_profile=judge_profile)
+    bar = console.JobBar()
+    with console.engine_run(bar, console.interrupted_line(settings.job.state_path)) as log:
+        report = run_assess_job(settings, on_progress=bar.update, log=console.say,
+                                on_engine_load=log.announce)
+    console.say(report.summary_line(out_path))
+    if report.missing_docs:
+        console.print_lines([f"skipped {report.missing_docs} pool documents missing from "
+                             f"{data / 'corpus.jsonl'}"])
+    if qrels is not None:
+        from rerankgraph.report.agreement import measure_agreement
+
+        console.print_lines(measure_agreement(report.labels, qrels, out_path,
+                                              runs=tuple(runs or ()),
+                                              binary_threshold=binary_threshold,
+                                              skipped=report.missing_docs))
+    console.job_outcome(report.job, out_path, summary=False)
+
+
 @index_app.command("build")
 def index_build(
     data: opt.Data, out_path: opt.IndexOut, dense: opt.Dense = True,
@@ -168,6 +214,22 @@ def evaluate(runs: opt.EvalRuns, qrels: opt.Qrels, measure: opt.Measure = None,
     from rerankgraph.evaluation import evaluate_runs
 
     console.print_scores(evaluate_runs(qrels, runs, measure, rel=rel))
+
+
+@app.command()
+def report(runs: opt.ReportRuns, qrels: opt.Qrels, out_path: opt.ReportOut,
+           provenance: opt.ReportProvenance = None, baseline: opt.Baseline = None,
+           shared: opt.Shared = False, agreement: opt.Agreement = None,
+           data: opt.ReportData = None, rel: opt.Rel = 1) -> None:
+    """Compare runs in one self-contained HTML file: scores and costs, paired
+    significance against the baseline, per-query wins and losses, cost against quality
+    and a drill-down per query; the summary goes to stdout."""
+    from rerankgraph.report import ReportSettings, build_report
+
+    console.print_report(build_report(ReportSettings(
+        runs=runs, qrels=qrels, out=out_path, provenance=tuple(provenance or ()),
+        baseline=baseline, shared=shared, agreement=agreement, data=data, rel=rel),
+        log=console.say))
 
 
 @app.command()

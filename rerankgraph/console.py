@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from rerankgraph.jobs.rerank import JobProgress
     from rerankgraph.jobs.runner import JobReport
     from rerankgraph.jobs.tree import TreeProgress
+    from rerankgraph.report import ReportOutcome
     from rerankgraph.serving.server import ServerProcess
     from rerankgraph.simulation.profile import JudgeProfile
     from rerankgraph.spec import MethodSpec
@@ -211,13 +212,20 @@ def interrupted_line(state: Path | None) -> str:
     return "interrupted: nothing was kept (`rerankgraph batch` keeps finished queries)"
 
 
-def job_outcome(report: JobReport, out_path: Path) -> None:
-    """The job's summary line, then one line per distinct error; exits 1 when a query
-    failed."""
-    for line in [report.summary_line(out_path), *report.failure_lines(out_path)]:
+def job_outcome(report: JobReport, out_path: Path, summary: bool = True) -> None:
+    """The job's summary line (unless `summary` is False: the caller said its own), then
+    one line per distinct error; exits 1 when a query failed."""
+    head = [report.summary_line(out_path)] if summary else []
+    for line in [*head, *report.failure_lines(out_path)]:
         say(line)
     if report.failures:
         raise typer.Exit(1)
+
+
+def print_lines(lines: Sequence[str]) -> None:
+    """Result lines on stdout, as they are."""
+    for line in lines:
+        out.print(line, highlight=False, soft_wrap=True)
 
 
 def print_scores(scores: RunScores) -> None:
@@ -229,6 +237,13 @@ def print_scores(scores: RunScores) -> None:
     for path, values in scores.rows:
         table.add_row(str(path), *(f"{values[m]:.4f}" for m in scores.measures))
     out.print(table)
+
+
+def print_report(outcome: ReportOutcome) -> None:
+    """The report's summary as plain text on stdout (for CI logs), then where it went."""
+    for line in outcome.summary:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    say(f"report written to {outcome.path} ({outcome.size_bytes:,} bytes)")
 
 
 def print_methods(specs: Sequence[MethodSpec],

@@ -28,6 +28,19 @@ def evaluate_run(qrels_path: str | Path, run_path: str | Path,
     return {name: float(scores[measure]) for name, measure in zip(measures, parsed, strict=True)}
 
 
+def per_query_scores(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]],
+                     measures: Sequence[str], rel: int = 1) -> dict[str, dict[str, float]]:
+    """{measure name: {query id: value}} for every query of `run`, through ir-measures.
+    A query with no judged document scores 0 (ir-measures leaves it out)."""
+    parsed = [ir_measures.parse_measure(_with_rel(m, rel)) for m in measures]
+    names = dict(zip(parsed, measures, strict=True))
+    scores: dict[str, dict[str, float]] = {name: dict.fromkeys(run, 0.0) for name in measures}
+    judged = {qid: docs for qid, docs in qrels.items() if qid in run}
+    for metric in ir_measures.iter_calc(parsed, judged, run):
+        scores[names[metric.measure]][metric.query_id] = float(metric.value)
+    return scores
+
+
 @dataclass(frozen=True)
 class RunScores:
     """Each run's mean of each measure: `rows` in the order the runs were given, each

@@ -76,6 +76,21 @@ JudgeProfile = Annotated[Path | None, typer.Option(
     help="simulation: answer as the judge of this profile (`rerankgraph judge "
          "profile`) instead of the --sim-* noise")]
 
+# -- assess: LLM relevance labels for a pool, and their agreement with people ---------
+AssessMethod = Annotated[str, typer.Option(
+    "--method", "-m", help="how the judge grades: pointwise (one digit 0-3) or rubric "
+                           "(three analysis lines, then the grade)")]
+Pool = Annotated[Path, typer.Option(help="TREC run whose top-K pairs are assessed")]
+LabelsOut = Annotated[Path, typer.Option("--out", help="TREC qrels of the LLM's grades to write")]
+HumanQrels = Annotated[Path | None, typer.Option(
+    "--qrels", help="human qrels to measure agreement with (writes LABELS.agreement.json)")]
+AgreementRuns = Annotated[list[Path] | None, typer.Option(
+    "--runs", help="with --qrels: TREC runs (two or more) whose nDCG@10 orderings under the "
+                   "human and the LLM labels are compared by Kendall's tau")]
+BinaryThreshold = Annotated[int, typer.Option(
+    help="binary kappa: grades at or above this count as relevant (2 on TREC DL)")]
+AssessDepth = Annotated[int, typer.Option("--depth", help="assess each query's top K of the pool")]
+
 # -- index build and retrieve ---------------------------------------------------------
 IndexOut = Annotated[Path, typer.Option("--out", help="index folder to write")]
 Dense = Annotated[bool, typer.Option(
@@ -105,6 +120,21 @@ EvalRuns = Annotated[list[Path], typer.Argument(help="TREC runs to evaluate")]
 Measure = Annotated[list[str] | None, typer.Option(help="ir-measures name")]
 Rel = Annotated[int, typer.Option(help="minimum grade counted relevant by binary measures")]
 MethodName = Annotated[str, typer.Argument(help="registered method name or alias")]
+
+# -- report ---------------------------------------------------------------------------
+ReportRuns = Annotated[list[Path], typer.Argument(help="TREC runs to compare")]
+ReportProvenance = Annotated[list[str] | None, typer.Option(
+    "--provenance", help="results JSONL of a run (`batch` writes RUN.provenance.jsonl, the "
+                         "default), repeated once per run in the runs' order; '-' for none")]
+Baseline = Annotated[Path | None, typer.Option(
+    help="the run the others are tested against (default: the first RUN)")]
+Shared = Annotated[bool, typer.Option(
+    help="report on the queries every run has, when the runs cover different ones")]
+Agreement = Annotated[Path | None, typer.Option(
+    help="agreement JSON from `rerankgraph assess`, shown in its own section")]
+ReportData = Annotated[Path | None, typer.Option(
+    "--data", help="BEIR folder of the runs, for the query and document texts")]
+ReportOut = Annotated[Path, typer.Option("--out", help="HTML file to write")]
 
 # -- api and serve --------------------------------------------------------------------
 Host = Annotated[str, typer.Option(help="address to listen on")]

@@ -22,8 +22,8 @@ from rerankgraph.spec import FusionParams, MethodKind, MethodSpec
 __all__ = ["MethodKind", "MethodSpec", "get_method", "list_methods", "register",
            "running_defaults"]
 
-BUILTIN_METHODS = ("cascade", "dear", "first", "groupwise", "lattice", "listwise", "pairwise",
-                   "pointwise", "retrieve", "rubric", "rvr", "setwise", "vic")
+BUILTIN_METHODS = ("cascade", "dear", "first", "grade", "groupwise", "lattice", "listwise",
+                   "pairwise", "pointwise", "retrieve", "rubric", "rvr", "setwise", "vic")
 
 _METHODS: dict[str, MethodSpec] = {}
 _ALIASES: dict[str, str] = {}
