@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DL19, load_job, write_section  # noqa: E402
 
 RETRY_AFTER_CAP_S = 5.0
+RSS_EVERY_S = 60.0
 
 
 @dataclass
@@ -72,10 +73,11 @@ class Server:
     ready_s: float = 0.0
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of `pid` and all its descendants (vLLM's engine core is a child)."""
+def rss_mib(pid: int, children: bool = True) -> float:
+    """Resident memory of `pid` and (with `children`) all its descendants (vLLM's engine
+    core is a child)."""
     total_kib = 0
-    for process in [pid, *descendants(pid)]:
+    for process in [pid, *(descendants(pid) if children else [])]:
         try:
             for line in Path(f"/proc/{process}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -141,7 +143,8 @@ async def client_loop(client: Any, url: str, bodies: list[dict[str, Any]], start
 
 async def drive(url: str, bodies: list[dict[str, Any]], clients: int, duration_s: float,
                 drain_s: float, server: Server, sigterm_at: float | None,
-                timeout_s: float) -> tuple[Tally, float, dict[str, Any]]:
+                timeout_s: float, rss_every_s: float = RSS_EVERY_S
+                ) -> tuple[Tally, float, dict[str, Any]]:
     """Runs the clients; returns the tally, the run's wall time and what SIGTERM did."""
     import httpx
 
@@ -156,6 +159,9 @@ async def drive(url: str, bodies: list[dict[str, Any]], clients: int, duration_s
         tasks = [asyncio.create_task(client_loop(client, f"{url}/v1/rerank", bodies, n,
                                                  stop_at, tally, server_gone, timeout_s))
                  for n in range(clients)]
+        sampler = (asyncio.create_task(sample_rss(server.process.pid, shutdown, started,
+                                                  rss_every_s))
+                   if server.process is not None else None)
         if sigterm_at is not None and server.process is not None:
             await asyncio.sleep(sigterm_at)
             shutdown["rss_before_mib"] = rss_mib(server.process.pid)
@@ -175,7 +181,18 @@ async def drive(url: str, bodies: list[dict[str, Any]], clients: int, duration_s
         await asyncio.gather(*pending, return_exceptions=True)
         for task in done:
             task.result()
+        if sampler is not None:
+            sampler.cancel()
     return tally, time.monotonic() - started, shutdown
+
+
+async def sample_rss(pid: int, into: dict[str, Any], started: float, every_s: float) -> None:
+    """The server's RSS every `every_s` seconds: growth that levels off is warm-up,
+    growth that does not is a leak."""
+    samples: list[tuple[float, float, float]] = into.setdefault("rss_samples", [])
+    while True:  # (seconds in, all processes, the API process alone)
+        samples.append((time.monotonic() - started, rss_mib(pid), rss_mib(pid, children=False)))
+        await asyncio.sleep(every_s)
 
 
 def start_server(port: int, method: str, model: str | None, max_in_flight: int,
@@ -242,9 +259,13 @@ def report(args: argparse.Namespace, tally: Tally, wall_s: float, server: Server
         f"| wall time (run and drain) s | {wall_s:.1f} |",
     ]
     if rss_start is not None:
-        lines.append(f"| server RSS when ready / at the end MiB | {rss_start:.0f} / "
-                     f"{(rss_end if rss_end is not None else float('nan')):.0f} |")
-    if shutdown:
+        end = f"{rss_end:.0f}" if rss_end is not None else "(exited)"
+        lines.append(f"| server RSS when ready / at the end MiB | {rss_start:.0f} / {end} |")
+    samples = [sample for sample in shutdown.get("rss_samples", []) if sample[1] > 0]
+    if samples:
+        lines.append("| server RSS over the run MiB, all (API process alone) | " + ", ".join(
+            f"{mib:.0f} ({own:.0f}) at {t:.0f} s" for t, mib, own in samples) + " |")
+    if "exit_code" in shutdown:
         lines += [f"| SIGTERM at s | {args.sigterm_at:.0f} |",
                   f"| server RSS at SIGTERM MiB | {shutdown['rss_before_mib']:.0f} |",
                   f"| server exit code | {shutdown['exit_code']} |",
@@ -270,6 +291,8 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=32)
     parser.add_argument("--shutdown-grace", type=float, default=30.0)
     parser.add_argument("--sigterm-at", type=float, default=None, help="seconds")
+    parser.add_argument("--rss-every", type=float, default=RSS_EVERY_S,
+                        help="seconds between RSS samples")
     parser.add_argument("--url", default=None, help="drive this running server instead")
     parser.add_argument("--section", default=None,
                         help="docs/benchmarks.md section to write (default: load, or "
@@ -293,7 +316,7 @@ def main() -> None:
     try:
         tally, wall_s, shutdown = asyncio.run(drive(
             server.url, args.bodies, args.clients, args.duration, args.drain, server,
-            args.sigterm_at, args.timeout))
+            args.sigterm_at, args.timeout, args.rss_every))
         alive = server.process is None or server.process.poll() is None
         rss_end = rss_mib(server.process.pid) if server.process and alive else None
         server_counts = server_status_counts(server.url) if alive else None

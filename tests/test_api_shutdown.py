@@ -5,54 +5,13 @@ without an answer."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
-import textwrap
 import time
 
 import httpx
 
-from rerankgraph.serving.server import free_port
-from tests.conftest import DL19
-
-SERVER = textwrap.dedent("""
-    import sys
-    from rerankgraph.api import build_app, serve
-    from rerankgraph.data import load_beir, read_qrels
-    from rerankgraph.sdk import Reranker
-    from rerankgraph.simulation import SimulatedJudge
-
-    data, latency, grace, port = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-    dataset = load_beir(data)
-    judge = SimulatedJudge(read_qrels(f"{data}/qrels.tsv"), dataset.queries, dataset.corpus,
-                           latency_s=latency)
-    if __name__ == "__main__":
-        serve(build_app(Reranker("pointwise", engine=judge)), "127.0.0.1", port, grace)
-        print("exited cleanly", flush=True)
-""")
-
-
-def _start(tmp_path, latency_s: float, grace_s: float) -> tuple[subprocess.Popen[str], str]:
-    script = tmp_path / "server.py"
-    script.write_text(SERVER)
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(script), str(DL19), str(latency_s),
-                                str(grace_s), str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONPATH": os.getcwd()})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"server did not start: {process.communicate()[0]}")
-
+from tests.simulated_api import start_simulated_api
 
 BODY = {"query": "what is a physician's assistant", "documents": ["a", "b", "c"]}
 
@@ -71,7 +30,7 @@ async def _in_flight_then_sigterm(process: subprocess.Popen[str], url: str, requ
 
 
 async def test_sigterm_lets_requests_in_flight_finish_within_the_grace_period(tmp_path):
-    process, url = _start(tmp_path, latency_s=2.0, grace_s=10.0)
+    process, url = start_simulated_api(tmp_path, latency_s=2.0, grace_s=10.0)
     try:
         replies = await _in_flight_then_sigterm(process, url, requests=4)
         output, _ = process.communicate(timeout=30)
@@ -87,7 +46,7 @@ async def test_sigterm_lets_requests_in_flight_finish_within_the_grace_period(tm
 
 
 async def test_sigterm_answers_503_to_requests_still_running_when_the_grace_ends(tmp_path):
-    process, url = _start(tmp_path, latency_s=30.0, grace_s=1.0)
+    process, url = start_simulated_api(tmp_path, latency_s=30.0, grace_s=1.0)
     started = time.monotonic()
     try:
         replies = await _in_flight_then_sigterm(process, url, requests=3)
