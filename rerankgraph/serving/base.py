@@ -18,6 +18,10 @@ from rerankgraph.errors import EngineError, PromptTooLongError, RerankgraphError
 
 T = TypeVar("T")
 
+# How far into a long text its tokens are counted (see Engine._leading_tokens).
+PREFIX_CHARS_PER_TOKEN = 16
+CUT_MARGIN_TOKENS = 8
+
 
 def describe_exception(exc: BaseException) -> str:
     """`Type: message` on one line; the message of its cause when it has none of its
@@ -243,12 +247,27 @@ class Engine(ABC):
             if len(text) <= max_tokens:
                 fitted.append((text, False))
                 continue
-            ids = await self._tokenize(text)
+            ids = await self._leading_tokens(text, max_tokens)
             if len(ids) <= max_tokens:
                 fitted.append((text, False))
             else:
                 fitted.append((await self._detokenize(ids[:max_tokens]), True))
         return fitted
+
+    async def _leading_tokens(self, text: str, max_tokens: int) -> list[int]:
+        """The text's tokens, or enough of its first ones to cut it to `max_tokens`.
+        A megabyte document is tokenized only as far as its budget can reach: a prefix
+        of PREFIX_CHARS_PER_TOKEN characters a token. Cutting the text changes only the
+        tokens near the cut (tokenizers split words first and merge within a word from
+        the left), so when the prefix yields CUT_MARGIN_TOKENS more than the budget, its
+        first `max_tokens` are the whole text's (tests/serving/test_conformance.py checks
+        this on the real tokenizer). Otherwise (very long tokens) the whole text is
+        tokenized."""
+        prefix = text[:(max_tokens + CUT_MARGIN_TOKENS) * PREFIX_CHARS_PER_TOKEN]
+        ids = await self._tokenize(prefix)
+        if len(prefix) < len(text) and len(ids) <= max_tokens + CUT_MARGIN_TOKENS:
+            ids = await self._tokenize(text)
+        return ids
 
     async def _aclose(self) -> None:
         return None

@@ -41,6 +41,21 @@ async def test_batch_keeps_request_order(any_engine):
     assert [c.text for c in completions] == [str(n) for n in range(6)]
 
 
+async def test_fit_texts_of_long_texts_cut_as_their_whole_tokenization_does(any_engine):
+    # Long texts are tokenized only as far as their budget reaches: the cut must be the
+    # one the whole text's tokens give, for one long word, long lines and mixed scripts.
+    texts = ["y" * 50_000, "word " * 20_000, "ab1-" * 5_000 + " tail",
+             ("Les caf\u00e9s \u00e0 Z\u00fcrich \u2014 \u6771\u4eac\u306e\u5929\u6c17, "
+              "12.5% of 3,400 m\u00b2. ") * 500, "=" * 9_000 + " x"]
+    for budget in (50, 256):
+        fitted = await any_engine.fit_texts(texts, budget)
+        for text, (cut, truncated) in zip(texts, fitted, strict=True):
+            whole = await any_engine._guarded(any_engine._tokenize(text))
+            assert truncated
+            assert cut == await any_engine._guarded(any_engine._detokenize(whole[:budget])), \
+                text[:20]
+
+
 async def test_fit_texts_cuts_to_the_token_budget(any_engine):
     long_text = "the flea life cycle " * 200
     [(cut, truncated), (short, kept)] = await any_engine.fit_texts([long_text, "tiny text"], 50)
