@@ -17,7 +17,8 @@ EXPECTED_CALLS = {"pointwise": lambda n: n == 10, "rubric": lambda n: n == 10,
                   "listwise": lambda n: n == 1, "first": lambda n: n == 1, "vic": lambda n: n == 1,
                   "groupwise": lambda n: 6 <= n <= 12, "setwise": lambda n: 3 <= n <= 40,
                   "pairwise": lambda n: n % 2 == 0 and 18 <= n <= 120,
-                  "cascade": lambda n: n == 10 + 5 + 1, "dear": lambda n: n == 10 + 1}
+                  "cascade": lambda n: n == 10 + 5 + 1, "dear": lambda n: n == 10 + 1,
+                  "grade": lambda n: n == 10}
 # Stages kept small for the suite's time; the default cascade is benchmarked instead.
 PARAMS = {"cascade": {"stages": "10@pointwise -> 5@rubric:reasoning_tokens=24 -> 5@listwise"}}
 

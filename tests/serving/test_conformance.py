@@ -46,7 +46,7 @@ async def test_fit_texts_of_long_texts_cut_as_their_whole_tokenization_does(any_
     # one the whole text's tokens give, for one long word, long lines and mixed scripts.
     texts = ["y" * 50_000, "word " * 20_000, "ab1-" * 5_000 + " tail",
              ("Les caf\u00e9s \u00e0 Z\u00fcrich \u2014 \u6771\u4eac\u306e\u5929\u6c17, "
-              "12.5% of 3,400 m\u00b2. ") * 500, "=" * 9_000 + " x"]
+              "12.5% of 3,400 m\u00b2. ") * 500, "=" * 30_000 + " x"]
     for budget in (50, 256):
         fitted = await any_engine.fit_texts(texts, budget)
         for text, (cut, truncated) in zip(texts, fitted, strict=True):
